@@ -1,0 +1,22 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const lib = (name: string) => fileURLToPath(new URL(`./libs/${name}/src/index.ts`, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    alias: {
+      '@wsmon/contracts': lib('contracts'),
+      '@wsmon/probe': lib('probe'),
+      '@wsmon/testing': lib('testing'),
+    },
+  },
+  test: {
+    include: ['apps/*/src/**/*.spec.ts', 'apps/*/e2e/**/*.spec.ts', 'libs/*/src/**/*.spec.ts'],
+    environment: 'node',
+    pool: 'forks',
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    reporters: ['default'],
+  },
+});
