@@ -1,0 +1,3 @@
+export * from './config-errors';
+export * from './probe-config.schema';
+export * from './probe-result';
