@@ -1,0 +1,178 @@
+import { lookup } from 'node:dns';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
+import type { IpVersion, TlsDetails } from '@wsmon/contracts';
+import { classifyNetworkError, fail, ProbeFailureError, tlsVerificationFailure } from './failure';
+import { TIMED_OUT, waitFor } from './wait';
+
+const FAMILY: Record<IpVersion, 0 | 4 | 6> = { any: 0, ipv4: 4, ipv6: 6 };
+
+export interface ResolvedAddress {
+  readonly address: string;
+  readonly family: 4 | 6;
+}
+
+/** Resolves like the OS does (hosts file, then DNS), within the time left. */
+export async function resolveHost(
+  host: string,
+  ipVersion: IpVersion,
+  timeoutMs: number,
+): Promise<ResolvedAddress> {
+  const literal = isIP(host);
+  if (literal) return { address: host, family: literal as 4 | 6 };
+  const outcome = await waitFor<ResolvedAddress>(timeoutMs, (resolve, reject) => {
+    let live = true;
+    // dns.lookup cannot be cancelled: a late answer is ignored.
+    lookup(host, { family: FAMILY[ipVersion] }, (error, address, family) => {
+      if (!live) return;
+      if (error) reject(error);
+      else resolve({ address, family: family === 6 ? 6 : 4 });
+    });
+    return () => {
+      live = false;
+    };
+  }).catch((error: unknown) => {
+    throw classifyNetworkError(error, `DNS lookup of ${host}`);
+  });
+  if (outcome === TIMED_OUT) {
+    throw fail(
+      'ws_handshake_timeout',
+      'dns_timeout',
+      `DNS lookup of ${host} did not answer within the deadline`,
+    );
+  }
+  return outcome;
+}
+
+const ignoreError = () => undefined;
+
+/** Opens the TCP connection; the socket is destroyed on failure or timeout. */
+export async function connectTcp(address: ResolvedAddress, port: number, timeoutMs: number): Promise<Socket> {
+  const socket = netConnect({ host: address.address, port, family: address.family, noDelay: true });
+  // Late errors after a failed or finished phase must never become uncaught exceptions.
+  socket.on('error', ignoreError);
+  try {
+    const outcome = await waitFor<true>(timeoutMs, (resolve, reject) => {
+      const onConnect = () => resolve(true);
+      socket.once('connect', onConnect);
+      socket.once('error', reject);
+      return () => {
+        socket.off('connect', onConnect);
+        socket.off('error', reject);
+      };
+    });
+    if (outcome === TIMED_OUT) {
+      throw fail(
+        'ws_handshake_timeout',
+        'tcp_connect_timeout',
+        `TCP connect to ${address.address}:${port} timed out`,
+      );
+    }
+    return socket;
+  } catch (error) {
+    socket.destroy();
+    throw error instanceof ProbeFailureError
+      ? error
+      : classifyNetworkError(error, `TCP connect to ${address.address}:${port}`);
+  }
+}
+
+export interface TlsOptions {
+  /** The name for SNI and the certificate check; undefined for an IP literal without server_name. */
+  readonly serverName: string | undefined;
+  /** What the certificate must match: server_name, the host name or the IP literal. */
+  readonly identity: string;
+  readonly secureContext: SecureContext | undefined;
+  readonly skipVerify: boolean;
+}
+
+export interface TlsConnection {
+  readonly socket: TLSSocket;
+  readonly details: TlsDetails;
+}
+
+/**
+ * Runs the TLS handshake on a connected socket. Verification is done here, before any HTTP
+ * byte is written, so credentials in the upgrade request never reach an unverified server,
+ * and the certificate is recorded even when it is rejected.
+ */
+export async function startTls(
+  socket: Socket,
+  options: TlsOptions,
+  timeoutMs: number,
+): Promise<TlsConnection> {
+  const tlsSocket = tlsConnect({
+    socket,
+    host: options.identity,
+    ...(options.serverName === undefined ? {} : { servername: options.serverName }),
+    ...(options.secureContext === undefined ? {} : { secureContext: options.secureContext }),
+    rejectUnauthorized: false,
+    ALPNProtocols: ['http/1.1'],
+  });
+  tlsSocket.on('error', ignoreError);
+  let outcome: true | typeof TIMED_OUT;
+  try {
+    outcome = await waitFor<true>(timeoutMs, (resolve, reject) => {
+      const onSecure = () => resolve(true);
+      tlsSocket.once('secureConnect', onSecure);
+      tlsSocket.once('error', reject);
+      return () => {
+        tlsSocket.off('secureConnect', onSecure);
+        tlsSocket.off('error', reject);
+      };
+    });
+  } catch (error) {
+    tlsSocket.destroy();
+    throw classifyNetworkError(error, 'TLS handshake');
+  }
+  if (outcome === TIMED_OUT) {
+    tlsSocket.destroy();
+    throw fail(
+      'ws_handshake_timeout',
+      'tls_handshake_timeout',
+      'TLS handshake did not complete within the deadline',
+    );
+  }
+  const details = describeTls(tlsSocket);
+  if (!tlsSocket.authorized && !options.skipVerify) {
+    tlsSocket.destroy();
+    const failure = tlsVerificationFailure(String(tlsSocket.authorizationError ?? 'UNKNOWN'));
+    failure.tls = details;
+    throw failure;
+  }
+  return { socket: tlsSocket, details };
+}
+
+const DAY_MS = 86_400_000;
+
+function distinguishedName(name: PeerCertificate['subject'] | undefined): string {
+  if (!name) return '';
+  return Object.entries(name)
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : String(v)}`)
+    .join(', ');
+}
+
+export function describeTls(socket: TLSSocket): TlsDetails {
+  const cert = socket.getPeerCertificate(false);
+  const hasCert = cert && Object.keys(cert).length > 0;
+  const validTo = hasCert ? new Date(cert.valid_to) : null;
+  return {
+    protocol: socket.getProtocol() ?? null,
+    cipher: socket.getCipher()?.name ?? null,
+    authorized: socket.authorized,
+    authorization_error: socket.authorized ? null : String(socket.authorizationError ?? 'UNKNOWN'),
+    certificate:
+      hasCert && validTo
+        ? {
+            subject: distinguishedName(cert.subject),
+            issuer: distinguishedName(cert.issuer),
+            subject_alt_names: cert.subjectaltname ?? null,
+            valid_from: new Date(cert.valid_from).toISOString(),
+            valid_to: validTo.toISOString(),
+            days_remaining: Math.round(((validTo.getTime() - Date.now()) / DAY_MS) * 100) / 100,
+            serial_number: cert.serialNumber,
+            fingerprint_sha256: cert.fingerprint256,
+          }
+        : null,
+  };
+}

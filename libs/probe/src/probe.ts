@@ -1,0 +1,799 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { isIP, type Socket } from 'node:net';
+import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
+import WebSocket from 'ws';
+import {
+  parseProbeConfig,
+  type AssertionResult,
+  type CloseInfo,
+  type ConfigFieldError,
+  type DisconnectStep,
+  type HoldStep,
+  type PingStep,
+  type ProbeConfig,
+  type ProbeResult,
+  type ReceivedMessage,
+  type ReceiveStep,
+  type Step,
+  type StepResult,
+  type TlsDetails,
+  type UpgradeResponse,
+} from '@wsmon/contracts';
+import { evaluateAssertion, evaluateMessageAssertion, RegexCache } from './assertions';
+import { connectTcp, resolveHost, startTls } from './connect';
+import { classifyUpgradeError, fail, ProbeFailureError } from './failure';
+import { scenarioSteps } from './scenario';
+import { displayUrl, REDACTED, SecretScrubber } from './secrets';
+import { now, roundMs, TIMED_OUT, waitFor } from './wait';
+
+export const PROBE_USER_AGENT = 'wsmon-probe/0.1 (+https://github.com/wsmon)';
+/** A probe that has decided its verdict does not wait long on a server that will not close. */
+export const IMPLICIT_CLOSE_GRACE_MS = 2000;
+/** Frames above this are refused (close 1009): a probe must not let an endpoint exhaust the agent. */
+export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
+const BODY_PREVIEW_BYTES = 1024;
+const BODY_READ_GRACE_MS = 1000;
+const MESSAGE_PREVIEW_BYTES = 4096;
+const DEFAULT_HOLD_PING_INTERVAL_MS = 1000;
+
+interface Inbound {
+  readonly data: Buffer;
+  readonly binary: boolean;
+  readonly atMs: number;
+}
+
+/** A compiled probe definition: validate once, run many times (the agent runs one per schedule tick). */
+export interface Probe {
+  readonly config: ProbeConfig;
+  run(): Promise<ProbeResult>;
+}
+
+/** Compiles a validated configuration; per-run work is then only the network. */
+export function createProbe(config: ProbeConfig): Probe {
+  const definition = new ProbeDefinition(config);
+  return { config, run: () => new ProbeRun(definition).run() };
+}
+
+/**
+ * Validates and runs one probe. An invalid configuration yields a failed result with reason
+ * `invalid_config` and the field errors, and never opens a connection.
+ */
+export async function runProbe(input: unknown): Promise<ProbeResult> {
+  const parsed = parseProbeConfig(input);
+  if (!parsed.ok) return invalidConfigResult(input, parsed.errors);
+  return createProbe(parsed.value).run();
+}
+
+class ProbeDefinition {
+  readonly url: URL;
+  readonly host: string;
+  readonly port: number;
+  readonly secure: boolean;
+  readonly steps: readonly Step[];
+  readonly scrubber: SecretScrubber;
+  readonly displayUrl: string;
+  readonly headers: Record<string, string>;
+  readonly regexes = new RegexCache();
+  readonly serverName: string | undefined;
+  readonly identity: string;
+  private secureContext: SecureContext | undefined;
+
+  constructor(readonly config: ProbeConfig) {
+    this.url = new URL(config.url);
+    this.secure = this.url.protocol === 'wss:';
+    this.host = this.url.hostname.replace(/^\[|\]$/g, '');
+    this.port = this.url.port ? Number(this.url.port) : this.secure ? 443 : 80;
+    this.steps = scenarioSteps(config);
+    this.scrubber = new SecretScrubber(config);
+    this.displayUrl = displayUrl(config.url);
+    this.headers = handshakeHeaders(config, this.url);
+    const named = config.tls?.server_name ?? (isIP(this.host) ? undefined : this.host);
+    this.serverName = named;
+    this.identity = named ?? this.host;
+  }
+
+  /** Built lazily and once: a context with a few hundred roots is costly to make per run. */
+  tlsContext(): SecureContext | undefined {
+    const caPem = this.config.tls?.ca_pem;
+    if (caPem === undefined) return undefined;
+    this.secureContext ??= createSecureContext({ ca: [...rootCertificates, caPem] });
+    return this.secureContext;
+  }
+}
+
+function handshakeHeaders(config: ProbeConfig, url: URL): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const has = (name: string) => Object.keys(config.headers).some((h) => h.toLowerCase() === name);
+  if (!has('user-agent')) headers['User-Agent'] = PROBE_USER_AGENT;
+  Object.assign(headers, config.headers);
+  if (config.cookies !== undefined) headers.Cookie = config.cookies;
+  const credentials = config.basic_auth
+    ? { username: config.basic_auth.username, password: config.basic_auth.password }
+    : url.username
+      ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) }
+      : undefined;
+  if (credentials) {
+    const token = Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64');
+    headers.Authorization = `Basic ${token}`;
+  }
+  return headers;
+}
+
+interface Timings {
+  dns_ms: number | null;
+  tcp_connect_ms: number | null;
+  tls_handshake_ms: number | null;
+  upgrade_ms: number | null;
+  open_ms: number | null;
+  round_trip_ms: number | null;
+  ping_ms: number | null;
+  close_ms: number | null;
+}
+
+/** One run: one connection, the scenario, the close, the verdict. */
+class ProbeRun {
+  private readonly startedAtMs = now();
+  private readonly startedAt = new Date();
+  private readonly deadlineMs: number;
+  private readonly timings: Timings = {
+    dns_ms: null,
+    tcp_connect_ms: null,
+    tls_handshake_ms: null,
+    upgrade_ms: null,
+    open_ms: null,
+    round_trip_ms: null,
+    ping_ms: null,
+    close_ms: null,
+  };
+  private remote: { address: string; port: number; family: 4 | 6 } | null = null;
+  private socket: Socket | null = null;
+  private ws: WebSocket | null = null;
+  private tls: TlsDetails | null = null;
+  private upgrade: UpgradeResponse | null = null;
+  private rawHeaders: Record<string, string> | null = null;
+  private readonly inbox: Inbound[] = [];
+  private cursor = 0;
+  private readonly pongs: { payload: string; atMs: number }[] = [];
+  private close: (CloseInfo & { atMs: number }) | null = null;
+  private closeStartedMs: number | null = null;
+  private clientClosed = false;
+  private wsClosed = false;
+  private wake: (() => void) | null = null;
+  private messagesSent = 0;
+  private lastSendMs: number | null = null;
+  private matched: Inbound | null = null;
+  private readonly stepResults: StepResult[] = [];
+  private readonly stepAssertions: AssertionResult[] = [];
+
+  constructor(private readonly definition: ProbeDefinition) {
+    this.deadlineMs = this.startedAtMs + definition.config.timeout_ms;
+  }
+
+  private remaining(capMs?: number): number {
+    const left = Math.max(0, this.deadlineMs - now());
+    return capMs === undefined ? left : Math.min(left, capMs);
+  }
+
+  private since(startMs: number): number {
+    return roundMs(now() - startMs);
+  }
+
+  async run(): Promise<ProbeResult> {
+    let failure: ProbeFailureError | null = null;
+    try {
+      await this.open();
+      await this.runSteps();
+    } catch (error) {
+      failure = error instanceof ProbeFailureError ? error : unexpected(error);
+    }
+    await this.finishConnection();
+    return this.buildResult(failure);
+  }
+
+  // ---------- opening ----------
+
+  private async open(): Promise<void> {
+    const d = this.definition;
+    let phaseStart = now();
+    const address = await resolveHost(d.host, d.config.ip_version, this.remaining());
+    if (!isIP(d.host)) this.timings.dns_ms = this.since(phaseStart);
+    this.remote = { address: address.address, port: d.port, family: address.family };
+
+    phaseStart = now();
+    let socket: Socket = await connectTcp(address, d.port, this.remaining());
+    this.timings.tcp_connect_ms = this.since(phaseStart);
+    this.socket = socket;
+
+    if (d.secure) {
+      phaseStart = now();
+      try {
+        const secured = await startTls(
+          socket,
+          {
+            serverName: d.serverName,
+            identity: d.identity,
+            secureContext: d.tlsContext(),
+            skipVerify: d.config.tls?.skip_verify ?? false,
+          },
+          this.remaining(),
+        );
+        socket = secured.socket;
+        this.tls = secured.details;
+        this.socket = socket;
+      } finally {
+        this.timings.tls_handshake_ms = this.since(phaseStart);
+      }
+    }
+    await this.upgradeConnection(socket);
+    const connect = d.steps[0];
+    const openMs = this.timings.open_ms ?? 0;
+    if (connect?.type === 'connect') {
+      const tooSlow = connect.within_ms !== undefined && openMs > connect.within_ms;
+      this.stepResults.push({
+        index: 0,
+        type: 'connect',
+        passed: !tooSlow,
+        duration_ms: openMs,
+        ...(tooSlow ? { detail: `opened in ${openMs} ms, allowed ${connect.within_ms} ms` } : {}),
+      });
+      if (tooSlow) {
+        throw fail(
+          'assertion_failed',
+          'connect_too_slow',
+          `connected in ${openMs} ms, more than the ${connect.within_ms} ms the connect step allows`,
+          undefined,
+          0,
+        );
+      }
+    }
+  }
+
+  private async upgradeConnection(socket: Socket): Promise<void> {
+    const d = this.definition;
+    const upgradeStart = now();
+    const ws = new WebSocket(d.config.url, [...d.config.protocols], {
+      createConnection: () => socket,
+      headers: d.headers,
+      ...(d.config.origin === undefined ? {} : { origin: d.config.origin }),
+      maxPayload: MAX_PAYLOAD_BYTES,
+      followRedirects: false,
+    });
+    this.ws = ws;
+    // ws re-emits socket errors after its own handling; they are read through 'close'.
+    ws.on('error', () => undefined);
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      this.inbox.push({ data, binary: isBinary, atMs: now() });
+      this.wake?.();
+    });
+    ws.on('pong', (data: Buffer) => {
+      this.pongs.push({ payload: data.toString('latin1'), atMs: now() });
+      this.wake?.();
+    });
+    ws.on('close', (code: number, reason: Buffer) => {
+      const atMs = now();
+      this.wsClosed = true;
+      // A connection that never opened has no close handshake to report.
+      if (this.timings.open_ms === null) return;
+      const initiator = this.clientClosed ? 'client' : code === 1006 ? 'none' : 'server';
+      this.close = { code, reason: reason.toString(), initiator, clean: code !== 1006, atMs };
+      this.wake?.();
+    });
+
+    const outcome = await waitFor<'open' | IncomingMessage>(this.remaining(), (resolve, reject) => {
+      const onUpgrade = (res: IncomingMessage) => {
+        this.timings.upgrade_ms = this.since(upgradeStart);
+        this.recordUpgrade(res);
+      };
+      const onOpen = () => {
+        this.timings.open_ms = this.since(this.startedAtMs);
+        resolve('open');
+      };
+      const onUnexpected = (_req: unknown, res: IncomingMessage) => {
+        this.timings.upgrade_ms = this.since(upgradeStart);
+        resolve(res);
+      };
+      const onClose = () =>
+        reject(fail('ws_open_failed', 'connection_reset', 'the connection closed during the upgrade'));
+      ws.on('upgrade', onUpgrade);
+      ws.once('open', onOpen);
+      ws.once('unexpected-response', onUnexpected);
+      ws.once('error', reject);
+      ws.once('close', onClose);
+      return () => {
+        ws.off('upgrade', onUpgrade);
+        ws.off('open', onOpen);
+        ws.off('unexpected-response', onUnexpected);
+        ws.off('error', reject);
+        ws.off('close', onClose);
+      };
+    }).catch((error: unknown) => {
+      throw error instanceof ProbeFailureError ? error : classifyUpgradeError(error);
+    });
+
+    if (outcome === TIMED_OUT) {
+      throw fail(
+        'ws_handshake_timeout',
+        'upgrade_timeout',
+        'no response to the WebSocket upgrade within the deadline',
+      );
+    }
+    if (outcome !== 'open') {
+      this.recordUpgrade(outcome);
+      const body = await readBodyPreview(outcome, this.remaining(BODY_READ_GRACE_MS));
+      this.upgrade = {
+        ...this.upgrade!,
+        body_preview: this.definition.scrubber.scrub(body.text),
+        body_truncated: body.truncated,
+      };
+      const status = `${outcome.statusCode ?? 0} ${outcome.statusMessage ?? ''}`.trim();
+      throw fail(
+        'ws_open_failed',
+        'http_unexpected_status',
+        `the server answered the upgrade with HTTP ${status} instead of 101 Switching Protocols`,
+        `HTTP_${outcome.statusCode ?? 0}`,
+      );
+    }
+  }
+
+  private recordUpgrade(res: IncomingMessage): void {
+    const raw: Record<string, string> = {};
+    const shown: Record<string, string> = {};
+    for (const [name, value] of Object.entries(res.headers)) {
+      if (value === undefined) continue;
+      const joined = Array.isArray(value) ? value.join(', ') : value;
+      raw[name] = joined;
+      shown[name] =
+        name === 'set-cookie'
+          ? (Array.isArray(value) ? value : [value]).map((c) => `${c.split('=')[0]}=${REDACTED}`).join(', ')
+          : this.definition.scrubber.scrub(joined);
+    }
+    this.rawHeaders = raw;
+    this.upgrade = {
+      status_code: res.statusCode ?? 0,
+      status_message: res.statusMessage ?? '',
+      headers: shown,
+    };
+  }
+
+  // ---------- steps ----------
+
+  private async runSteps(): Promise<void> {
+    const steps = this.definition.steps;
+    for (let index = 0; index < steps.length; index++) {
+      const step = steps[index]!;
+      if (step.type === 'connect') continue;
+      if (step.type !== 'disconnect') this.failIfClosed(index, step.type);
+      const stepStart = now();
+      try {
+        const detail = await this.runStep(step, index);
+        this.stepResults.push({
+          index,
+          type: step.type,
+          passed: true,
+          duration_ms: this.since(stepStart),
+          ...detail,
+        });
+      } catch (error) {
+        const failure = error instanceof ProbeFailureError ? error : unexpected(error);
+        this.stepResults.push({
+          index,
+          type: step.type,
+          passed: false,
+          duration_ms: this.since(stepStart),
+          detail: this.definition.scrubber.scrub(failure.message),
+        });
+        throw failure.step === undefined
+          ? new ProbeFailureError(failure.reason, failure.failureCause, failure.message, failure.errorCode, index)
+          : failure;
+      }
+    }
+  }
+
+  private runStep(step: Step, index: number): Promise<Partial<StepResult>> | Partial<StepResult> {
+    switch (step.type) {
+      case 'connect':
+        return {};
+      case 'send':
+        this.lastSendMs = now();
+        this.ws!.send(step.message);
+        this.messagesSent++;
+        return {};
+      case 'receive':
+        return this.receive(step, index);
+      case 'ping':
+        return this.ping(step);
+      case 'hold':
+        return this.hold(step);
+      case 'disconnect':
+        return this.disconnect(step);
+    }
+  }
+
+  private failIfClosed(index: number, doing: string): void {
+    if (this.close) throw this.closedEarly(`before the ${doing} step`, index);
+  }
+
+  private closedEarly(when: string, index?: number): ProbeFailureError {
+    const close = this.close!;
+    const cause = close.code === 1006 ? 'abnormal_closure' : 'closed_by_server';
+    const how =
+      close.code === 1006
+        ? 'the connection was dropped without a close frame (1006)'
+        : `the server closed the connection with ${close.code}${close.reason ? ` (${close.reason})` : ''}`;
+    return fail('ws_closed_early', cause, `${how} ${when}`, `CLOSE_${close.code}`, index);
+  }
+
+  /** Sleeps until something arrives (message, pong, close) or the time is up. */
+  private async nextEvent(timeoutMs: number): Promise<boolean> {
+    const outcome = await waitFor<true>(timeoutMs, (resolve) => {
+      this.wake = () => resolve(true);
+      return () => {
+        this.wake = null;
+      };
+    });
+    return outcome !== TIMED_OUT;
+  }
+
+  private async receive(step: ReceiveStep, index: number): Promise<Partial<StepResult>> {
+    const endMs = now() + this.remaining(step.timeout_ms);
+    const regexes = this.definition.regexes;
+    for (;;) {
+      const message = this.inbox[this.cursor];
+      if (message) {
+        this.cursor++;
+        const text = messageText(message);
+        if (step.expect_message && !text.includes(step.expect_message)) {
+          if (step.skip_non_matching) continue;
+          this.matched = message;
+          throw fail(
+            'ws_reply_mismatch',
+            'assertion',
+            `the reply does not contain the expected text ${JSON.stringify(step.expect_message)}`,
+          );
+        }
+        this.matched = message;
+        const roundTrip = this.lastSendMs === null ? undefined : roundMs(message.atMs - this.lastSendMs);
+        if (roundTrip !== undefined) {
+          this.timings.round_trip_ms ??= roundTrip;
+          this.lastSendMs = null;
+        }
+        const results = step.assertions.map((a) => evaluateMessageAssertion(a, text, regexes, index));
+        this.stepAssertions.push(...results);
+        const failed = results.find((r) => !r.passed);
+        if (failed) throw fail('assertion_failed', 'assertion', failed.message);
+        return { messages_received: 1, ...(roundTrip === undefined ? {} : { round_trip_ms: roundTrip }) };
+      }
+      if (this.close) throw this.closedEarly('before the awaited reply', index);
+      const left = endMs - now();
+      if (left <= 0 || !(await this.nextEvent(left))) {
+        if (this.inbox[this.cursor]) continue;
+        throw fail(
+          'ws_reply_timeout',
+          'reply_timeout',
+          `no reply within ${roundMs(this.remainingSpan(step.timeout_ms))} ms`,
+        );
+      }
+    }
+  }
+
+  /** The span a wait was allowed, for messages: the step's own timeout or what the deadline left. */
+  private remainingSpan(stepTimeoutMs: number | undefined): number {
+    return stepTimeoutMs ?? this.definition.config.timeout_ms;
+  }
+
+  private async ping(step: PingStep): Promise<Partial<StepResult>> {
+    const payload = step.payload ?? randomBytes(8).toString('hex');
+    const sentMs = now();
+    const endMs = sentMs + this.remaining(step.timeout_ms);
+    const first = this.pongs.length;
+    this.ws!.ping(payload);
+    for (;;) {
+      const pong = this.pongs.slice(first).find((p) => p.payload === Buffer.from(payload).toString('latin1'));
+      if (pong) {
+        const pingMs = roundMs(pong.atMs - sentMs);
+        this.timings.ping_ms ??= pingMs;
+        return { round_trip_ms: pingMs, pongs_received: 1 };
+      }
+      if (this.close) throw this.closedEarly('before the pong');
+      const left = endMs - now();
+      if (left <= 0 || !(await this.nextEvent(left))) {
+        if (this.pongs.length > first) continue;
+        throw fail('ws_reply_timeout', 'pong_timeout', 'no pong answered the protocol ping in time');
+      }
+    }
+  }
+
+  private async hold(step: HoldStep): Promise<Partial<StepResult>> {
+    const startMs = now();
+    const endMs = startMs + this.remaining(step.duration_ms);
+    const cutShort = endMs < startMs + step.duration_ms;
+    const messagesBefore = this.inbox.length;
+    const pongsBefore = this.pongs.length;
+    const intervalMs =
+      step.ping_interval_ms ?? (step.min_pongs > 0 ? DEFAULT_HOLD_PING_INTERVAL_MS : undefined);
+    let nextPingMs = intervalMs === undefined ? Infinity : startMs;
+    for (;;) {
+      if (this.close) throw this.closedEarly('while holding the connection');
+      const at = now();
+      if (at >= endMs) break;
+      if (at >= nextPingMs) {
+        this.ws!.ping(randomBytes(4));
+        nextPingMs = at + intervalMs!;
+      }
+      await this.nextEvent(Math.min(endMs, nextPingMs) - at);
+    }
+    const messages = this.inbox.length - messagesBefore;
+    const pongs = this.pongs.length - pongsBefore;
+    if (messages > 0) this.matched = this.inbox[this.inbox.length - 1]!;
+    this.cursor = this.inbox.length;
+    const heldMs = roundMs(now() - startMs);
+    if (messages < step.min_messages) {
+      throw fail(
+        'ws_reply_timeout',
+        'hold_too_few_messages',
+        `${messages} messages in ${heldMs} ms, at least ${step.min_messages} expected: the connection went silent`,
+      );
+    }
+    if (pongs < step.min_pongs) {
+      throw fail(
+        'ws_reply_timeout',
+        'hold_too_few_pongs',
+        `${pongs} pongs in ${heldMs} ms, at least ${step.min_pongs} expected: the connection went silent`,
+      );
+    }
+    if (cutShort) {
+      throw fail('ws_reply_timeout', 'reply_timeout', `the probe deadline ended the hold after ${heldMs} ms`);
+    }
+    return { messages_received: messages, pongs_received: pongs };
+  }
+
+  private async disconnect(step: DisconnectStep): Promise<Partial<StepResult>> {
+    const waitMs = this.remaining(step.timeout_ms);
+    if (step.initiator === 'client' && !this.close) {
+      this.clientClosed = true;
+      this.closeStartedMs = now();
+      this.ws!.close(step.code, step.reason);
+    }
+    const closed = this.close ? true : await this.waitForClose(waitMs);
+    if (!closed) {
+      const who =
+        step.initiator === 'client'
+          ? 'the server did not answer the close frame'
+          : 'the server did not close';
+      throw fail('ws_reply_timeout', 'close_timeout', `${who} within ${roundMs(waitMs)} ms`);
+    }
+    const code = this.close!.code;
+    if (step.expected_close_code !== undefined && code !== step.expected_close_code) {
+      throw fail(
+        'assertion_failed',
+        'unexpected_close_code',
+        `close code ${code} versus expected ${step.expected_close_code}`,
+        `CLOSE_${code}`,
+      );
+    }
+    return { close_code: code };
+  }
+
+  private async waitForClose(timeoutMs: number): Promise<boolean> {
+    const endMs = now() + timeoutMs;
+    while (!this.wsClosed) {
+      const left = endMs - now();
+      if (left <= 0) return false;
+      await this.nextEvent(left);
+    }
+    return true;
+  }
+
+  // ---------- closing ----------
+
+  /** Every path ends here: the connection closed (1000 where open), nothing left behind. */
+  private async finishConnection(): Promise<void> {
+    const ws = this.ws;
+    if (ws && !this.close && ws.readyState === WebSocket.OPEN) {
+      this.clientClosed = true;
+      this.closeStartedMs = now();
+      ws.close(1000);
+      await this.waitForClose(this.remaining(IMPLICIT_CLOSE_GRACE_MS));
+    }
+    if (this.close && this.closeStartedMs !== null && this.close.initiator === 'client') {
+      this.timings.close_ms = roundMs(this.close.atMs - this.closeStartedMs);
+    }
+    if (ws && ws.readyState !== WebSocket.CLOSED) ws.terminate();
+    const socket = this.socket;
+    if (socket && !socket.destroyed) socket.destroy();
+    if (socket) await socketClosed(socket);
+    if (ws && !this.wsClosed) await this.waitForClose(IMPLICIT_CLOSE_GRACE_MS);
+  }
+
+  // ---------- the verdict ----------
+
+  private buildResult(failure: ProbeFailureError | null): ProbeResult {
+    const d = this.definition;
+    const config = d.config;
+    const totalMs = this.since(this.startedAtMs);
+    const tls = this.tls ?? failure?.tls ?? null;
+    const message = this.matched ?? this.inbox[this.inbox.length - 1] ?? null;
+    const roundTripMs = this.timings.round_trip_ms ?? this.timings.ping_ms;
+    const assertions = config.assertions.map((a) =>
+      evaluateAssertion(
+        a,
+        {
+          connectMs: this.timings.open_ms,
+          roundTripMs,
+          totalMs,
+          message: message ? messageText(message) : null,
+          headers: this.rawHeaders,
+          closeCode: this.close?.code ?? null,
+          subprotocol: this.ws?.protocol || null,
+          certificateDaysRemaining: tls?.certificate?.days_remaining ?? null,
+        },
+        d.regexes,
+      ),
+    );
+    const allAssertions = [...this.stepAssertions, ...assertions];
+    const failedAssertion = assertions.find((a) => !a.passed);
+    const verdict =
+      failure ?? (failedAssertion ? fail('assertion_failed', 'assertion', failedAssertion.message) : null);
+
+    const opened = this.timings.open_ms !== null;
+    const value =
+      config.interpretation === 'connection_success'
+        ? opened
+          ? 1
+          : 0
+        : config.interpretation === 'handshake_latency'
+          ? this.timings.open_ms
+          : roundTripMs;
+    const scrub = d.scrubber.scrub;
+    return {
+      success: verdict === null,
+      interpretation: config.interpretation,
+      value,
+      failure: verdict ? verdict.toFailure(scrub) : null,
+      started_at: this.startedAt.toISOString(),
+      url: d.displayUrl,
+      timings: { ...this.timings, total_ms: totalMs },
+      connection: {
+        remote_address: this.remote?.address ?? null,
+        remote_port: this.remote?.port ?? null,
+        ip_family: this.remote?.family ?? null,
+      },
+      upgrade: this.upgrade,
+      subprotocol: opened ? this.ws?.protocol || null : null,
+      extensions: opened ? this.ws?.extensions || null : null,
+      tls,
+      close: this.close
+        ? {
+            code: this.close.code,
+            reason: scrub(this.close.reason),
+            initiator: this.close.initiator,
+            clean: this.close.clean,
+          }
+        : null,
+      messages_sent: this.messagesSent,
+      messages_received: this.inbox.length,
+      last_message: message ? previewMessage(message, scrub) : null,
+      steps: this.stepResults,
+      assertions: allAssertions.map((a) =>
+        typeof a.actual === 'string' ? { ...a, actual: scrub(a.actual), message: scrub(a.message) } : a,
+      ),
+    };
+  }
+}
+
+function unexpected(error: unknown): ProbeFailureError {
+  return fail('ws_open_failed', 'network_error', (error as Error | null)?.message ?? String(error));
+}
+
+/** Text to match against: binary frames are matched on their UTF-8 decoding (JSON is often sent binary). */
+function messageText(message: Inbound): string {
+  return message.data.toString('utf8');
+}
+
+function previewMessage(message: Inbound, scrub: (s: string) => string): ReceivedMessage {
+  const truncated = message.data.length > MESSAGE_PREVIEW_BYTES;
+  const head = truncated ? message.data.subarray(0, MESSAGE_PREVIEW_BYTES) : message.data;
+  return {
+    data: scrub(message.binary ? head.toString('base64') : head.toString('utf8')),
+    binary: message.binary,
+    size_bytes: message.data.length,
+    truncated,
+  };
+}
+
+async function readBodyPreview(
+  res: IncomingMessage,
+  timeoutMs: number,
+): Promise<{ text: string; truncated: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let truncated = false;
+  await waitFor<true>(timeoutMs, (resolve) => {
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= BODY_PREVIEW_BYTES) {
+        truncated = size > BODY_PREVIEW_BYTES || !res.complete;
+        resolve(true);
+      }
+    };
+    const onEnd = () => resolve(true);
+    res.on('data', onData);
+    res.once('end', onEnd);
+    res.once('error', onEnd);
+    res.once('close', onEnd);
+    return () => {
+      res.off('data', onData);
+      res.off('end', onEnd);
+      res.off('error', onEnd);
+      res.off('close', onEnd);
+    };
+  });
+  const body = Buffer.concat(chunks);
+  return {
+    text: body.subarray(0, BODY_PREVIEW_BYTES).toString('utf8'),
+    truncated: truncated || body.length > BODY_PREVIEW_BYTES,
+  };
+}
+
+function socketClosed(socket: Socket): Promise<unknown> {
+  if (socket.closed) return Promise.resolve();
+  return waitFor<true>(IMPLICIT_CLOSE_GRACE_MS, (resolve) => {
+    const onClose = () => resolve(true);
+    socket.once('close', onClose);
+    return () => socket.off('close', onClose);
+  });
+}
+
+/** The result of a configuration that did not validate: nothing was attempted. */
+export function invalidConfigResult(input: unknown, errors: readonly ConfigFieldError[]): ProbeResult {
+  const rawUrl = (input as { url?: unknown } | null)?.url;
+  let url = '';
+  try {
+    url = typeof rawUrl === 'string' ? displayUrl(rawUrl) : '';
+  } catch {
+    url = '';
+  }
+  const interpretationInput = (input as { interpretation?: unknown } | null)?.interpretation;
+  const interpretation =
+    interpretationInput === 'round_trip_latency' || interpretationInput === 'connection_success'
+      ? interpretationInput
+      : 'handshake_latency';
+  return {
+    success: false,
+    interpretation,
+    value: interpretation === 'connection_success' ? 0 : null,
+    failure: {
+      reason: 'invalid_config',
+      cause: 'invalid_config',
+      category: 'INVALID_REQUEST',
+      message: errors.map((e) => e.message).join('; '),
+    },
+    started_at: new Date().toISOString(),
+    url,
+    timings: {
+      dns_ms: null,
+      tcp_connect_ms: null,
+      tls_handshake_ms: null,
+      upgrade_ms: null,
+      open_ms: null,
+      round_trip_ms: null,
+      ping_ms: null,
+      close_ms: null,
+      total_ms: 0,
+    },
+    connection: { remote_address: null, remote_port: null, ip_family: null },
+    upgrade: null,
+    subprotocol: null,
+    extensions: null,
+    tls: null,
+    close: null,
+    messages_sent: 0,
+    messages_received: 0,
+    last_message: null,
+    steps: [],
+    assertions: [],
+    config_errors: errors,
+  };
+}
