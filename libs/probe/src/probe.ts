@@ -384,7 +384,13 @@ class ProbeRun {
           detail: this.definition.scrubber.scrub(failure.message),
         });
         throw failure.step === undefined
-          ? new ProbeFailureError(failure.reason, failure.failureCause, failure.message, failure.errorCode, index)
+          ? new ProbeFailureError(
+              failure.reason,
+              failure.failureCause,
+              failure.message,
+              failure.errorCode,
+              index,
+            )
           : failure;
       }
     }

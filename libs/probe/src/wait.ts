@@ -10,22 +10,21 @@ export function waitFor<T>(
   register: (resolve: (value: T) => void, reject: (error: unknown) => void) => () => void,
 ): Promise<T | typeof TIMED_OUT> {
   return new Promise((resolve, reject) => {
-    let settled = false;
-    let cleanup: (() => void) | undefined;
+    const state: { settled: boolean; cleanup?: () => void } = { settled: false };
     const settle = (finish: () => void) => {
-      if (settled) return;
-      settled = true;
+      if (state.settled) return;
+      state.settled = true;
       clearTimeout(timer);
-      cleanup?.();
+      state.cleanup?.();
       finish();
     };
     const timer = setTimeout(() => settle(() => resolve(TIMED_OUT)), Math.max(0, timeoutMs));
-    cleanup = register(
+    state.cleanup = register(
       (value) => settle(() => resolve(value)),
-      (error) => settle(() => reject(error)),
+      (error) => settle(() => reject(error instanceof Error ? error : new Error(String(error)))),
     );
-    // register may have settled synchronously, before cleanup was known.
-    if (settled) cleanup();
+    // register may have settled synchronously, before its cleanup was known.
+    if (state.settled) state.cleanup();
   });
 }
 

@@ -1,0 +1,48 @@
+import { execFileSync } from 'node:child_process';
+import { ESLint } from 'eslint';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * The Nx boundary rule silently skips itself when no project graph is cached, so this spec
+ * proves it really rejects forbidden imports (lint runs `nx show projects` first for the same reason).
+ */
+describe('project boundaries', () => {
+  let eslint: ESLint;
+
+  beforeAll(() => {
+    execFileSync('npx', ['nx', 'show', 'projects'], {
+      stdio: 'ignore',
+      env: { ...process.env, NX_DAEMON: 'false' },
+    });
+    eslint = new ESLint();
+  }, 120_000);
+
+  async function ruleIds(filePath: string, code: string): Promise<(string | null)[]> {
+    const [result] = await eslint.lintText(code, { filePath });
+    return result?.messages.map((m) => m.ruleId) ?? [];
+  }
+
+  it('keeps the probe engine free of anything but contracts', async () => {
+    const ids = await ruleIds(
+      'libs/probe/src/probe.ts',
+      "import { startTargetZoo } from '@wsmon/testing';\nexport const zoo = startTargetZoo;\n",
+    );
+    expect(ids).toContain('@nx/enforce-module-boundaries');
+  });
+
+  it('keeps contracts at the bottom of the graph', async () => {
+    const ids = await ruleIds(
+      'libs/contracts/src/index.ts',
+      "import { runProbe } from '@wsmon/probe';\nexport const run = runProbe;\n",
+    );
+    expect(ids).toContain('@nx/enforce-module-boundaries');
+  });
+
+  it('allows the engine to use contracts', async () => {
+    const ids = await ruleIds(
+      'libs/probe/src/probe.ts',
+      "import { parseProbeConfig } from '@wsmon/contracts';\nexport const parse = parseProbeConfig;\n",
+    );
+    expect(ids).not.toContain('@nx/enforce-module-boundaries');
+  });
+});
