@@ -3,6 +3,38 @@ import prettier from 'eslint-config-prettier';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+const TEST_FILES = [
+  '**/*.spec.ts',
+  '**/e2e/**/*.ts',
+  '**/bench/**/*.ts',
+  'libs/testing/**/*.ts',
+  'tools/**/*.ts',
+];
+
+/**
+ * Project boundaries by Nx tag. Test code (specs, e2e, benchmarks) may also use the test
+ * harness; shipped code never may. The agent never imports control-plane code.
+ */
+function boundaries({ testCode }) {
+  const harness = testCode ? ['type:testing'] : [];
+  return {
+    enforceBuildableLibDependency: false,
+    allow: [],
+    depConstraints: [
+      { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [] },
+      { sourceTag: 'type:engine', onlyDependOnLibsWithTags: ['type:contracts', ...harness] },
+      { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:contracts', 'type:engine'] },
+      { sourceTag: 'scope:agent', notDependOnLibsWithTags: ['scope:control-plane', 'scope:cli'] },
+      { sourceTag: 'scope:cli', notDependOnLibsWithTags: ['scope:control-plane', 'scope:agent'] },
+      { sourceTag: 'scope:control-plane', notDependOnLibsWithTags: ['scope:agent', 'scope:cli'] },
+      {
+        sourceTag: 'type:app',
+        onlyDependOnLibsWithTags: ['type:contracts', 'type:engine', 'type:proto', ...harness],
+      },
+    ],
+  };
+}
+
 export default tseslint.config(
   {
     ignores: ['**/node_modules/**', '**/dist/**', '**/coverage/**', '.nx/**', '.wsmon/**'],
@@ -21,27 +53,12 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       eqeqeq: ['error', 'smart'],
-      // Boundaries between projects, by Nx tag: see DEVELOPERS notes in README.md.
-      '@nx/enforce-module-boundaries': [
-        'error',
-        {
-          enforceBuildableLibDependency: false,
-          allow: [],
-          depConstraints: [
-            { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [] },
-            { sourceTag: 'type:engine', onlyDependOnLibsWithTags: ['type:contracts'] },
-            { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:contracts', 'type:engine'] },
-            { sourceTag: 'scope:agent', notDependOnLibsWithTags: ['scope:control-plane', 'scope:cli'] },
-            { sourceTag: 'scope:cli', notDependOnLibsWithTags: ['scope:control-plane', 'scope:agent'] },
-            { sourceTag: 'scope:control-plane', notDependOnLibsWithTags: ['scope:agent', 'scope:cli'] },
-            {
-              sourceTag: 'type:app',
-              onlyDependOnLibsWithTags: ['type:contracts', 'type:engine', 'type:testing', 'type:proto'],
-            },
-          ],
-        },
-      ],
+      '@nx/enforce-module-boundaries': ['error', boundaries({ testCode: false })],
     },
+  },
+  {
+    files: TEST_FILES,
+    rules: { '@nx/enforce-module-boundaries': ['error', boundaries({ testCode: true })] },
   },
   {
     // The test harness is for specs, end-to-end tests and benchmarks only, never for shipped code.

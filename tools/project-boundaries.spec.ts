@@ -38,6 +38,14 @@ describe('project boundaries', () => {
     expect(ids).toContain('@nx/enforce-module-boundaries');
   });
 
+  it("lets the engine's specs, and only they, use the test harness", async () => {
+    const ids = await ruleIds(
+      'libs/probe/src/probe.spec.ts',
+      "import { startTargetZoo } from '@wsmon/testing';\nexport const zoo = startTargetZoo;\n",
+    );
+    expect(ids).not.toContain('@nx/enforce-module-boundaries');
+  });
+
   it('allows the engine to use contracts', async () => {
     const ids = await ruleIds(
       'libs/probe/src/probe.ts',

@@ -137,9 +137,13 @@ export function toFieldErrors(
         push(basePath, d.rule, d.text);
         break;
       }
-      case 'invalid_value':
-        push(basePath, 'enum', `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`);
+      case 'invalid_value': {
+        const oneOf = `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+        // A missing enum field is missing like any other: `required`, as for a missing string.
+        if (input === undefined) push(basePath, 'required', `is required (${oneOf})`);
+        else push(basePath, 'enum', `must be ${oneOf}`);
         break;
+      }
       case 'unrecognized_keys':
         for (const key of issue.keys) {
           push(formatPath([...fullPath, key]), 'unknown_field', 'is not a known field', undefined);

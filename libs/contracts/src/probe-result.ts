@@ -81,13 +81,14 @@ const CATEGORY_OF_CAUSE: Record<FailureCause, FailureCategory> = {
   reply_timeout: 'TIMEOUT',
   pong_timeout: 'TIMEOUT',
   close_timeout: 'TIMEOUT',
+  // A silent drop: the connection looks alive but nothing arrives in time.
+  hold_too_few_messages: 'TIMEOUT',
+  hold_too_few_pongs: 'TIMEOUT',
   // The endpoint refused this request as sent: wrong path, missing auth, wrong subprotocol.
   http_unexpected_status: 'INVALID_REQUEST',
   invalid_upgrade_response: 'INVALID_REQUEST',
   subprotocol_mismatch: 'INVALID_REQUEST',
   invalid_config: 'INVALID_REQUEST',
-  hold_too_few_messages: 'ASSERTION',
-  hold_too_few_pongs: 'ASSERTION',
   unexpected_close_code: 'ASSERTION',
   connect_too_slow: 'ASSERTION',
   assertion: 'ASSERTION',

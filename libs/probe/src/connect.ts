@@ -1,33 +1,25 @@
-import { lookup } from 'node:dns';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
 import type { IpVersion, TlsDetails } from '@wsmon/contracts';
 import { classifyNetworkError, fail, ProbeFailureError, tlsVerificationFailure } from './failure';
+import type { HostLookup, ResolvedAddress } from './lookup';
 import { TIMED_OUT, waitFor } from './wait';
 
-const FAMILY: Record<IpVersion, 0 | 4 | 6> = { any: 0, ipv4: 4, ipv6: 6 };
-
-export interface ResolvedAddress {
-  readonly address: string;
-  readonly family: 4 | 6;
-}
-
-/** Resolves like the OS does (hosts file, then DNS), within the time left. */
+/** Resolves the host within the time left; IP literals need no lookup. */
 export async function resolveHost(
   host: string,
   ipVersion: IpVersion,
   timeoutMs: number,
+  lookup: HostLookup,
 ): Promise<ResolvedAddress> {
   const literal = isIP(host);
   if (literal) return { address: host, family: literal as 4 | 6 };
   const outcome = await waitFor<ResolvedAddress>(timeoutMs, (resolve, reject) => {
     let live = true;
-    // dns.lookup cannot be cancelled: a late answer is ignored.
-    lookup(host, { family: FAMILY[ipVersion] }, (error, address, family) => {
-      if (!live) return;
-      if (error) reject(error);
-      else resolve({ address, family: family === 6 ? 6 : 4 });
-    });
+    lookup(host, ipVersion, timeoutMs).then(
+      (address) => live && resolve(address),
+      (error: unknown) => live && reject(error),
+    );
     return () => {
       live = false;
     };

@@ -1,2 +1,10 @@
-export { createProbe, runProbe, invalidConfigResult, PROBE_USER_AGENT, type Probe } from './probe';
+export {
+  createProbe,
+  runProbe,
+  invalidConfigResult,
+  PROBE_USER_AGENT,
+  type Probe,
+  type ProbeRuntime,
+} from './probe';
+export { dnsServerLookup, systemLookup, type HostLookup, type ResolvedAddress } from './lookup';
 export { REDACTED } from './secrets';

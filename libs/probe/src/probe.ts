@@ -22,6 +22,7 @@ import {
 } from '@wsmon/contracts';
 import { evaluateAssertion, evaluateMessageAssertion, RegexCache } from './assertions';
 import { connectTcp, resolveHost, startTls } from './connect';
+import { systemLookup, type HostLookup } from './lookup';
 import { classifyUpgradeError, fail, ProbeFailureError } from './failure';
 import { scenarioSteps } from './scenario';
 import { displayUrl, REDACTED, SecretScrubber } from './secrets';
@@ -49,9 +50,15 @@ export interface Probe {
   run(): Promise<ProbeResult>;
 }
 
+/** What the engine takes from its host rather than from the configuration. */
+export interface ProbeRuntime {
+  /** Name resolution; the operating system's resolver by default. */
+  readonly lookup?: HostLookup;
+}
+
 /** Compiles a validated configuration; per-run work is then only the network. */
-export function createProbe(config: ProbeConfig): Probe {
-  const definition = new ProbeDefinition(config);
+export function createProbe(config: ProbeConfig, runtime: ProbeRuntime = {}): Probe {
+  const definition = new ProbeDefinition(config, runtime.lookup ?? systemLookup);
   return { config, run: () => new ProbeRun(definition).run() };
 }
 
@@ -59,10 +66,10 @@ export function createProbe(config: ProbeConfig): Probe {
  * Validates and runs one probe. An invalid configuration yields a failed result with reason
  * `invalid_config` and the field errors, and never opens a connection.
  */
-export async function runProbe(input: unknown): Promise<ProbeResult> {
+export async function runProbe(input: unknown, runtime: ProbeRuntime = {}): Promise<ProbeResult> {
   const parsed = parseProbeConfig(input);
   if (!parsed.ok) return invalidConfigResult(input, parsed.errors);
-  return createProbe(parsed.value).run();
+  return createProbe(parsed.value, runtime).run();
 }
 
 class ProbeDefinition {
@@ -79,7 +86,10 @@ class ProbeDefinition {
   readonly identity: string;
   private secureContext: SecureContext | undefined;
 
-  constructor(readonly config: ProbeConfig) {
+  constructor(
+    readonly config: ProbeConfig,
+    readonly lookup: HostLookup,
+  ) {
     this.url = new URL(config.url);
     this.secure = this.url.protocol === 'wss:';
     this.host = this.url.hostname.replace(/^\[|\]$/g, '');
@@ -196,7 +206,7 @@ class ProbeRun {
   private async open(): Promise<void> {
     const d = this.definition;
     let phaseStart = now();
-    const address = await resolveHost(d.host, d.config.ip_version, this.remaining());
+    const address = await resolveHost(d.host, d.config.ip_version, this.remaining(), d.lookup);
     if (!isIP(d.host)) this.timings.dns_ms = this.since(phaseStart);
     this.remote = { address: address.address, port: d.port, family: address.family };
 
@@ -274,9 +284,10 @@ class ProbeRun {
       const atMs = now();
       this.wsClosed = true;
       // A connection that never opened has no close handshake to report.
-      if (this.timings.open_ms === null) return;
-      const initiator = this.clientClosed ? 'client' : code === 1006 ? 'none' : 'server';
-      this.close = { code, reason: reason.toString(), initiator, clean: code !== 1006, atMs };
+      if (this.timings.open_ms !== null) {
+        const initiator = this.clientClosed ? 'client' : code === 1006 ? 'none' : 'server';
+        this.close = { code, reason: reason.toString(), initiator, clean: code !== 1006, atMs };
+      }
       this.wake?.();
     });
 

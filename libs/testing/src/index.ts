@@ -1,0 +1,10 @@
+export { getZooTlsMaterial, type CertAndKey, type ZooTlsMaterial } from './tls-fixtures';
+export {
+  startTargetZoo,
+  ZOO_SECRETS,
+  ZOO_SERVER_ID,
+  ZOO_SUBPROTOCOL,
+  type TargetZoo,
+  type TlsTarget,
+} from './ws-target-zoo';
+export { DNS_SILENT_NAME, startTestDnsServer, type TestDnsServer } from './dns-server';
