@@ -15,14 +15,12 @@ export async function resolveHost(
   const literal = isIP(host);
   if (literal) return { address: host, family: literal as 4 | 6 };
   const outcome = await waitFor<ResolvedAddress>(timeoutMs, (resolve, reject) => {
-    let live = true;
-    lookup(host, ipVersion, timeoutMs).then(
-      (address) => live && resolve(address),
-      (error: unknown) => live && reject(error),
+    const stop = new AbortController();
+    lookup(host, ipVersion, stop.signal).then(
+      (address) => !stop.signal.aborted && resolve(address),
+      (error: unknown) => !stop.signal.aborted && reject(error),
     );
-    return () => {
-      live = false;
-    };
+    return () => stop.abort();
   }).catch((error: unknown) => {
     throw classifyNetworkError(error, `DNS lookup of ${host}`);
   });
@@ -38,9 +36,35 @@ export async function resolveHost(
 
 const ignoreError = () => undefined;
 
+/** Bound on waiting for a destroyed socket's handle to close; it normally takes one loop turn. */
+const SOCKET_CLOSE_WAIT_MS = 2000;
+
+/**
+ * Resolves when the socket's handle is really closed. `socket.closed` turns true inside
+ * destroy(), before libuv has released the handle; only the 'close' event marks that moment,
+ * so it is watched from the socket's creation on.
+ */
+const handleClosed = new WeakMap<Socket, Promise<void>>();
+
+function watchClose(socket: Socket): void {
+  handleClosed.set(socket, new Promise((resolve) => socket.once('close', () => resolve())));
+}
+
+/** Destroys a socket and resolves once its handle is closed, so a finished probe holds nothing. */
+export async function destroySocket(socket: Socket): Promise<void> {
+  if (!socket.destroyed) socket.destroy();
+  const closed = handleClosed.get(socket);
+  if (!closed) return;
+  await waitFor<true>(SOCKET_CLOSE_WAIT_MS, (resolve) => {
+    void closed.then(() => resolve(true));
+    return () => undefined;
+  });
+}
+
 /** Opens the TCP connection; the socket is destroyed on failure or timeout. */
 export async function connectTcp(address: ResolvedAddress, port: number, timeoutMs: number): Promise<Socket> {
   const socket = netConnect({ host: address.address, port, family: address.family, noDelay: true });
+  watchClose(socket);
   // Late errors after a failed or finished phase must never become uncaught exceptions.
   socket.on('error', ignoreError);
   try {
@@ -62,7 +86,7 @@ export async function connectTcp(address: ResolvedAddress, port: number, timeout
     }
     return socket;
   } catch (error) {
-    socket.destroy();
+    await destroySocket(socket);
     throw error instanceof ProbeFailureError
       ? error
       : classifyNetworkError(error, `TCP connect to ${address.address}:${port}`);
@@ -101,6 +125,7 @@ export async function startTls(
     rejectUnauthorized: false,
     ALPNProtocols: ['http/1.1'],
   });
+  watchClose(tlsSocket);
   tlsSocket.on('error', ignoreError);
   let outcome: true | typeof TIMED_OUT;
   try {
@@ -114,11 +139,11 @@ export async function startTls(
       };
     });
   } catch (error) {
-    tlsSocket.destroy();
+    await destroySocket(tlsSocket);
     throw classifyNetworkError(error, 'TLS handshake');
   }
   if (outcome === TIMED_OUT) {
-    tlsSocket.destroy();
+    await destroySocket(tlsSocket);
     throw fail(
       'ws_handshake_timeout',
       'tls_handshake_timeout',
@@ -127,7 +152,7 @@ export async function startTls(
   }
   const details = describeTls(tlsSocket);
   if (!tlsSocket.authorized && !options.skipVerify) {
-    tlsSocket.destroy();
+    await destroySocket(tlsSocket);
     const failure = tlsVerificationFailure(String(tlsSocket.authorizationError ?? 'UNKNOWN'));
     failure.tls = details;
     throw failure;

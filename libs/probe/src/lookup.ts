@@ -7,10 +7,14 @@ export interface ResolvedAddress {
 }
 
 /**
- * Resolves a host name within `timeoutMs`. Implementations must release every resource when
- * the time is up (the engine stops waiting then) and reject with Node's DNS error codes.
+ * Resolves a host name. The engine aborts `signal` when it stops waiting (deadline reached);
+ * implementations then release everything they hold. Errors carry Node's DNS error codes.
  */
-export type HostLookup = (host: string, ipVersion: IpVersion, timeoutMs: number) => Promise<ResolvedAddress>;
+export type HostLookup = (
+  host: string,
+  ipVersion: IpVersion,
+  signal: AbortSignal,
+) => Promise<ResolvedAddress>;
 
 const FAMILY: Record<IpVersion, 0 | 4 | 6> = { any: 0, ipv4: 4, ipv6: 6 };
 
@@ -30,8 +34,9 @@ export const systemLookup: HostLookup = (host, ipVersion) =>
  * cancel exactly its own queries.
  */
 export function dnsServerLookup(servers: readonly string[]): HostLookup {
-  return (host, ipVersion, timeoutMs) => {
-    const resolver = new Resolver({ timeout: Math.max(1, Math.ceil(timeoutMs)), tries: 1 });
+  return (host, ipVersion, signal) => {
+    // One try: the engine's deadline, not c-ares' retry schedule, bounds the lookup.
+    const resolver = new Resolver({ tries: 1 });
     resolver.setServers([...servers]);
     const resolveFamily = (family: 4 | 6) =>
       new Promise<ResolvedAddress>((resolve, reject) => {
@@ -51,7 +56,8 @@ export function dnsServerLookup(servers: readonly string[]): HostLookup {
         : ipVersion === 'ipv6'
           ? resolveFamily(6)
           : resolveFamily(4).catch(() => resolveFamily(6));
-    const timer = setTimeout(() => resolver.cancel(), Math.max(0, timeoutMs));
-    return attempt.finally(() => clearTimeout(timer));
+    const cancel = () => resolver.cancel();
+    signal.addEventListener('abort', cancel, { once: true });
+    return attempt.finally(() => signal.removeEventListener('abort', cancel));
   };
 }

@@ -21,7 +21,7 @@ import {
   type UpgradeResponse,
 } from '@wsmon/contracts';
 import { evaluateAssertion, evaluateMessageAssertion, RegexCache } from './assertions';
-import { connectTcp, resolveHost, startTls } from './connect';
+import { connectTcp, destroySocket, resolveHost, startTls } from './connect';
 import { systemLookup, type HostLookup } from './lookup';
 import { classifyUpgradeError, fail, ProbeFailureError } from './failure';
 import { scenarioSteps } from './scenario';
@@ -617,9 +617,7 @@ class ProbeRun {
       this.timings.close_ms = roundMs(this.close.atMs - this.closeStartedMs);
     }
     if (ws && ws.readyState !== WebSocket.CLOSED) ws.terminate();
-    const socket = this.socket;
-    if (socket && !socket.destroyed) socket.destroy();
-    if (socket) await socketClosed(socket);
+    if (this.socket) await destroySocket(this.socket);
     if (ws && !this.wsClosed) await this.waitForClose(IMPLICIT_CLOSE_GRACE_MS);
   }
 
@@ -752,15 +750,6 @@ async function readBodyPreview(
     text: body.subarray(0, BODY_PREVIEW_BYTES).toString('utf8'),
     truncated: truncated || body.length > BODY_PREVIEW_BYTES,
   };
-}
-
-function socketClosed(socket: Socket): Promise<unknown> {
-  if (socket.closed) return Promise.resolve();
-  return waitFor<true>(IMPLICIT_CLOSE_GRACE_MS, (resolve) => {
-    const onClose = () => resolve(true);
-    socket.once('close', onClose);
-    return () => socket.off('close', onClose);
-  });
 }
 
 /** The result of a configuration that did not validate: nothing was attempted. */
