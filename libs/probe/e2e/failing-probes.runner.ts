@@ -4,7 +4,8 @@
  * which the test sees as a process that does not end.
  */
 import { assertProbeConfig } from '@wsmon/contracts';
-import { createProbe, dnsServerLookup } from '@wsmon/probe';
+import { dnsServerLookup } from '../src/lookup';
+import { createProbe } from '../src/probe';
 
 interface RunnerInput {
   readonly configs: readonly unknown[];
