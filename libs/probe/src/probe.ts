@@ -453,7 +453,8 @@ class ProbeRun {
   }
 
   private async receive(step: ReceiveStep, index: number): Promise<Partial<StepResult>> {
-    const endMs = now() + this.remaining(step.timeout_ms);
+    const waitStartMs = now();
+    const endMs = waitStartMs + this.remaining(step.timeout_ms);
     const regexes = this.definition.regexes;
     for (;;) {
       const message = this.inbox[this.cursor];
@@ -488,15 +489,10 @@ class ProbeRun {
         throw fail(
           'ws_reply_timeout',
           'reply_timeout',
-          `no reply within ${roundMs(this.remainingSpan(step.timeout_ms))} ms`,
+          `no reply within ${Math.round(now() - waitStartMs)} ms`,
         );
       }
     }
-  }
-
-  /** The span a wait was allowed, for messages: the step's own timeout or what the deadline left. */
-  private remainingSpan(stepTimeoutMs: number | undefined): number {
-    return stepTimeoutMs ?? this.definition.config.timeout_ms;
   }
 
   private async ping(step: PingStep): Promise<Partial<StepResult>> {
