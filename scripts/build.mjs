@@ -26,4 +26,6 @@ for (const app of apps) {
     logLevel: 'warning',
   });
 }
-console.log(`built ${apps.map((a) => a.project).join(', ')} in ${Math.round(performance.now() - started)} ms`);
+console.log(
+  `built ${apps.map((a) => a.project).join(', ')} in ${Math.round(performance.now() - started)} ms`,
+);

@@ -11,6 +11,7 @@ export async function resolveHost(
   ipVersion: IpVersion,
   timeoutMs: number,
   lookup: HostLookup,
+  settled: () => void,
 ): Promise<ResolvedAddress> {
   const literal = isIP(host);
   if (literal) return { address: host, family: literal as 4 | 6 };
@@ -20,7 +21,10 @@ export async function resolveHost(
       (address) => !stop.signal.aborted && resolve(address),
       (error: unknown) => !stop.signal.aborted && reject(error),
     );
-    return () => stop.abort();
+    return () => {
+      settled();
+      stop.abort();
+    };
   }).catch((error: unknown) => {
     throw classifyNetworkError(error, `DNS lookup of ${host}`);
   });
@@ -62,7 +66,12 @@ export async function destroySocket(socket: Socket): Promise<void> {
 }
 
 /** Opens the TCP connection; the socket is destroyed on failure or timeout. */
-export async function connectTcp(address: ResolvedAddress, port: number, timeoutMs: number): Promise<Socket> {
+export async function connectTcp(
+  address: ResolvedAddress,
+  port: number,
+  timeoutMs: number,
+  settled: () => void,
+): Promise<Socket> {
   const socket = netConnect({ host: address.address, port, family: address.family, noDelay: true });
   watchClose(socket);
   // Late errors after a failed or finished phase must never become uncaught exceptions.
@@ -73,6 +82,7 @@ export async function connectTcp(address: ResolvedAddress, port: number, timeout
       socket.once('connect', onConnect);
       socket.once('error', reject);
       return () => {
+        settled();
         socket.off('connect', onConnect);
         socket.off('error', reject);
       };
@@ -116,6 +126,7 @@ export async function startTls(
   socket: Socket,
   options: TlsOptions,
   timeoutMs: number,
+  settled: () => void,
 ): Promise<TlsConnection> {
   const tlsSocket = tlsConnect({
     socket,
@@ -134,6 +145,7 @@ export async function startTls(
       tlsSocket.once('secureConnect', onSecure);
       tlsSocket.once('error', reject);
       return () => {
+        settled();
         tlsSocket.off('secureConnect', onSecure);
         tlsSocket.off('error', reject);
       };

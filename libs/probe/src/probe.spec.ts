@@ -161,6 +161,8 @@ describe(runProbe.name, () => {
       const result = await runProbe(probeConfig({ url: zoo.refusedUrl }));
       expectFailure(result, 'ws_open_failed', 'connection_refused', 'CONNRESET');
       expect(result.failure?.error_code).toBe('ECONNREFUSED');
+      expect(result.timings.tcp_connect_ms).toBeGreaterThan(0);
+      expect(result.timings.upgrade_ms).toBeNull();
     });
 
     it('ws_open_failed: connection reset', async () => {
@@ -172,7 +174,8 @@ describe(runProbe.name, () => {
       const result = await runProbe(probeConfig({ url: 'ws://no-such-host.zoo.test/echo' }), zooDns());
       expectFailure(result, 'ws_open_failed', 'dns_not_found', 'DNS');
       expect(result.failure?.error_code).toBe('ENOTFOUND');
-      expect(result.timings.dns_ms).toBeNull();
+      expect(result.timings.dns_ms).toBeGreaterThan(0); // attempted phases keep their duration
+      expect(result.timings.tcp_connect_ms).toBeNull();
     });
 
     it('ws_handshake_timeout: a DNS server that never answers', async () => {
@@ -200,6 +203,7 @@ describe(runProbe.name, () => {
       const result = await runProbe(probeConfig({ url: zoo.blackholeUrl, timeout_ms: 300 }));
       expectFailure(result, 'ws_handshake_timeout', 'upgrade_timeout', 'TIMEOUT');
       expect(result.timings.tcp_connect_ms).toBeGreaterThan(0);
+      expect(result.timings.upgrade_ms).toBeGreaterThan(0); // the attempted upgrade keeps its duration
     });
 
     it('ws_handshake_timeout: a handshake slower than the timeout', async () => {

@@ -203,37 +203,44 @@ class ProbeRun {
 
   // ---------- opening ----------
 
+  /** Marks a phase's start; the returned callback records its duration at the moment it settles. */
+  private phase(name: 'dns_ms' | 'tcp_connect_ms' | 'tls_handshake_ms'): () => void {
+    const startMs = now();
+    return () => {
+      this.timings[name] ??= this.since(startMs);
+    };
+  }
+
   private async open(): Promise<void> {
     const d = this.definition;
-    let phaseStart = now();
-    const address = await resolveHost(d.host, d.config.ip_version, this.remaining(), d.lookup);
-    if (!isIP(d.host)) this.timings.dns_ms = this.since(phaseStart);
+    // A phase that was attempted keeps its duration even when it failed: "refused after 0.2 ms".
+    const address = await resolveHost(
+      d.host,
+      d.config.ip_version,
+      this.remaining(),
+      d.lookup,
+      this.phase('dns_ms'),
+    );
     this.remote = { address: address.address, port: d.port, family: address.family };
 
-    phaseStart = now();
-    let socket: Socket = await connectTcp(address, d.port, this.remaining());
-    this.timings.tcp_connect_ms = this.since(phaseStart);
+    let socket: Socket = await connectTcp(address, d.port, this.remaining(), this.phase('tcp_connect_ms'));
     this.socket = socket;
 
     if (d.secure) {
-      phaseStart = now();
-      try {
-        const secured = await startTls(
-          socket,
-          {
-            serverName: d.serverName,
-            identity: d.identity,
-            secureContext: d.tlsContext(),
-            skipVerify: d.config.tls?.skip_verify ?? false,
-          },
-          this.remaining(),
-        );
-        socket = secured.socket;
-        this.tls = secured.details;
-        this.socket = socket;
-      } finally {
-        this.timings.tls_handshake_ms = this.since(phaseStart);
-      }
+      const secured = await startTls(
+        socket,
+        {
+          serverName: d.serverName,
+          identity: d.identity,
+          secureContext: d.tlsContext(),
+          skipVerify: d.config.tls?.skip_verify ?? false,
+        },
+        this.remaining(),
+        this.phase('tls_handshake_ms'),
+      );
+      socket = secured.socket;
+      this.tls = secured.details;
+      this.socket = socket;
     }
     await this.upgradeConnection(socket);
     const connect = d.steps[0];
@@ -312,6 +319,7 @@ class ProbeRun {
       ws.once('error', reject);
       ws.once('close', onClose);
       return () => {
+        this.timings.upgrade_ms ??= this.since(upgradeStart);
         ws.off('upgrade', onUpgrade);
         ws.off('open', onOpen);
         ws.off('unexpected-response', onUnexpected);

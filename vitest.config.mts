@@ -12,7 +12,13 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['apps/*/src/**/*.spec.ts', 'apps/*/e2e/**/*.spec.ts', 'libs/*/src/**/*.spec.ts', 'libs/*/e2e/**/*.spec.ts', 'tools/**/*.spec.ts'],
+    include: [
+      'apps/*/src/**/*.spec.ts',
+      'apps/*/e2e/**/*.spec.ts',
+      'libs/*/src/**/*.spec.ts',
+      'libs/*/e2e/**/*.spec.ts',
+      'tools/**/*.spec.ts',
+    ],
     environment: 'node',
     pool: 'forks',
     testTimeout: 30_000,
