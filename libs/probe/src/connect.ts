@@ -1,21 +1,19 @@
-import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
 import type { IpVersion, TlsDetails } from '@wsmon/contracts';
 import { classifyNetworkError, fail, ProbeFailureError, tlsVerificationFailure } from './failure';
 import type { HostLookup, ResolvedAddress } from './lookup';
-import { TIMED_OUT, waitFor } from './wait';
+import { TIMED_OUT, waitFor, type Deadline } from './wait';
 
 /** Resolves the host within the time left; IP literals need no lookup. */
 export async function resolveHost(
   host: string,
   ipVersion: IpVersion,
-  timeoutMs: number,
+  deadline: Deadline,
   lookup: HostLookup,
   settled: () => void,
 ): Promise<ResolvedAddress> {
-  const literal = isIP(host);
-  if (literal) return { address: host, family: literal as 4 | 6 };
-  const outcome = await waitFor<ResolvedAddress>(timeoutMs, (resolve, reject) => {
+  const outcome = await waitFor<ResolvedAddress>(deadline, (resolve, reject) => {
     const stop = new AbortController();
     lookup(host, ipVersion, stop.signal).then(
       (address) => !stop.signal.aborted && resolve(address),
@@ -48,20 +46,20 @@ const SOCKET_CLOSE_WAIT_MS = 2000;
  * destroy(), before libuv has released the handle; only the 'close' event marks that moment,
  * so it is watched from the socket's creation on.
  */
-const handleClosed = new WeakMap<Socket, Promise<void>>();
+const handleClosed = new WeakSet<Socket>();
 
 function watchClose(socket: Socket): void {
-  handleClosed.set(socket, new Promise((resolve) => socket.once('close', () => resolve())));
+  socket.once('close', () => handleClosed.add(socket));
 }
 
 /** Destroys a socket and resolves once its handle is closed, so a finished probe holds nothing. */
 export async function destroySocket(socket: Socket): Promise<void> {
   if (!socket.destroyed) socket.destroy();
-  const closed = handleClosed.get(socket);
-  if (!closed) return;
+  if (handleClosed.has(socket)) return;
   await waitFor<true>(SOCKET_CLOSE_WAIT_MS, (resolve) => {
-    void closed.then(() => resolve(true));
-    return () => undefined;
+    const onClose = () => resolve(true);
+    socket.once('close', onClose);
+    return () => socket.off('close', onClose);
   });
 }
 
@@ -69,7 +67,7 @@ export async function destroySocket(socket: Socket): Promise<void> {
 export async function connectTcp(
   address: ResolvedAddress,
   port: number,
-  timeoutMs: number,
+  deadline: Deadline,
   settled: () => void,
 ): Promise<Socket> {
   const socket = netConnect({ host: address.address, port, family: address.family, noDelay: true });
@@ -77,7 +75,7 @@ export async function connectTcp(
   // Late errors after a failed or finished phase must never become uncaught exceptions.
   socket.on('error', ignoreError);
   try {
-    const outcome = await waitFor<true>(timeoutMs, (resolve, reject) => {
+    const outcome = await waitFor<true>(deadline, (resolve, reject) => {
       const onConnect = () => resolve(true);
       socket.once('connect', onConnect);
       socket.once('error', reject);
@@ -125,7 +123,7 @@ export interface TlsConnection {
 export async function startTls(
   socket: Socket,
   options: TlsOptions,
-  timeoutMs: number,
+  deadline: Deadline,
   settled: () => void,
 ): Promise<TlsConnection> {
   const tlsSocket = tlsConnect({
@@ -140,7 +138,7 @@ export async function startTls(
   tlsSocket.on('error', ignoreError);
   let outcome: true | typeof TIMED_OUT;
   try {
-    outcome = await waitFor<true>(timeoutMs, (resolve, reject) => {
+    outcome = await waitFor<true>(deadline, (resolve, reject) => {
       const onSecure = () => resolve(true);
       tlsSocket.once('secureConnect', onSecure);
       tlsSocket.once('error', reject);

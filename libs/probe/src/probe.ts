@@ -22,11 +22,11 @@ import {
 } from '@wsmon/contracts';
 import { evaluateAssertion, evaluateMessageAssertion, RegexCache } from './assertions';
 import { connectTcp, destroySocket, resolveHost, startTls } from './connect';
-import { systemLookup, type HostLookup } from './lookup';
+import { systemLookup, type HostLookup, type ResolvedAddress } from './lookup';
 import { classifyUpgradeError, fail, ProbeFailureError } from './failure';
 import { scenarioSteps } from './scenario';
 import { displayUrl, REDACTED, SecretScrubber } from './secrets';
-import { now, roundMs, TIMED_OUT, waitFor } from './wait';
+import { Deadline, now, roundMs, TIMED_OUT, waitFor } from './wait';
 
 export const PROBE_USER_AGENT = 'wsmon-probe/0.1 (+https://github.com/wsmon)';
 /** A probe that has decided its verdict does not wait long on a server that will not close. */
@@ -84,6 +84,8 @@ class ProbeDefinition {
   readonly regexes = new RegexCache();
   readonly serverName: string | undefined;
   readonly identity: string;
+  /** An IP literal needs no lookup: decided once, not per run. */
+  readonly literalAddress: ResolvedAddress | undefined;
   private secureContext: SecureContext | undefined;
 
   constructor(
@@ -101,6 +103,8 @@ class ProbeDefinition {
     const named = config.tls?.server_name ?? (isIP(this.host) ? undefined : this.host);
     this.serverName = named;
     this.identity = named ?? this.host;
+    const family = isIP(this.host);
+    this.literalAddress = family ? { address: this.host, family: family as 4 | 6 } : undefined;
   }
 
   /** Built lazily and once: a context with a few hundred roots is costly to make per run. */
@@ -145,7 +149,7 @@ interface Timings {
 class ProbeRun {
   private readonly startedAtMs = now();
   private readonly startedAt = new Date();
-  private readonly deadlineMs: number;
+  private readonly deadline: Deadline;
   private readonly timings: Timings = {
     dns_ms: null,
     tcp_connect_ms: null,
@@ -177,12 +181,22 @@ class ProbeRun {
   private readonly stepAssertions: AssertionResult[] = [];
 
   constructor(private readonly definition: ProbeDefinition) {
-    this.deadlineMs = this.startedAtMs + definition.config.timeout_ms;
+    this.deadline = new Deadline(this.startedAtMs + definition.config.timeout_ms);
   }
 
   private remaining(capMs?: number): number {
-    const left = Math.max(0, this.deadlineMs - now());
+    const left = this.deadline.remaining();
     return capMs === undefined ? left : Math.min(left, capMs);
+  }
+
+  /** The limit of a wait: the run's deadline, unless `capMs` ends it sooner. */
+  private limit(capMs?: number): Deadline | number {
+    return capMs !== undefined && capMs < this.deadline.remaining() ? capMs : this.deadline;
+  }
+
+  /** The limit of a wait that must end by `endMs` on the monotonic clock. */
+  private limitUntil(endMs: number): Deadline | number {
+    return endMs >= this.deadline.atMs ? this.deadline : Math.max(0, endMs - now());
   }
 
   private since(startMs: number): number {
@@ -197,7 +211,11 @@ class ProbeRun {
     } catch (error) {
       failure = error instanceof ProbeFailureError ? error : unexpected(error);
     }
-    await this.finishConnection();
+    try {
+      await this.finishConnection();
+    } finally {
+      this.deadline.dispose();
+    }
     return this.buildResult(failure);
   }
 
@@ -214,16 +232,12 @@ class ProbeRun {
   private async open(): Promise<void> {
     const d = this.definition;
     // A phase that was attempted keeps its duration even when it failed: "refused after 0.2 ms".
-    const address = await resolveHost(
-      d.host,
-      d.config.ip_version,
-      this.remaining(),
-      d.lookup,
-      this.phase('dns_ms'),
-    );
+    const address =
+      d.literalAddress ??
+      (await resolveHost(d.host, d.config.ip_version, this.deadline, d.lookup, this.phase('dns_ms')));
     this.remote = { address: address.address, port: d.port, family: address.family };
 
-    let socket: Socket = await connectTcp(address, d.port, this.remaining(), this.phase('tcp_connect_ms'));
+    let socket: Socket = await connectTcp(address, d.port, this.deadline, this.phase('tcp_connect_ms'));
     this.socket = socket;
 
     if (d.secure) {
@@ -235,7 +249,7 @@ class ProbeRun {
           secureContext: d.tlsContext(),
           skipVerify: d.config.tls?.skip_verify ?? false,
         },
-        this.remaining(),
+        this.deadline,
         this.phase('tls_handshake_ms'),
       );
       socket = secured.socket;
@@ -298,10 +312,12 @@ class ProbeRun {
       this.wake?.();
     });
 
-    const outcome = await waitFor<'open' | IncomingMessage>(this.remaining(), (resolve, reject) => {
+    // The 101's headers are read after 'open': their processing must not count as handshake time.
+    let switching: IncomingMessage | undefined;
+    const outcome = await waitFor<'open' | IncomingMessage>(this.deadline, (resolve, reject) => {
       const onUpgrade = (res: IncomingMessage) => {
         this.timings.upgrade_ms = this.since(upgradeStart);
-        this.recordUpgrade(res);
+        switching = res;
       };
       const onOpen = () => {
         this.timings.open_ms = this.since(this.startedAtMs);
@@ -326,9 +342,13 @@ class ProbeRun {
         ws.off('error', reject);
         ws.off('close', onClose);
       };
-    }).catch((error: unknown) => {
-      throw error instanceof ProbeFailureError ? error : classifyUpgradeError(error);
-    });
+    })
+      .catch((error: unknown) => {
+        throw error instanceof ProbeFailureError ? error : classifyUpgradeError(error);
+      })
+      .finally(() => {
+        if (switching) this.recordUpgrade(switching);
+      });
 
     if (outcome === TIMED_OUT) {
       throw fail(
@@ -339,7 +359,7 @@ class ProbeRun {
     }
     if (outcome !== 'open') {
       this.recordUpgrade(outcome);
-      const body = await readBodyPreview(outcome, this.remaining(BODY_READ_GRACE_MS));
+      const body = await readBodyPreview(outcome, this.limit(BODY_READ_GRACE_MS));
       this.upgrade = {
         ...this.upgrade!,
         body_preview: this.definition.scrubber.scrub(body.text),
@@ -356,16 +376,20 @@ class ProbeRun {
   }
 
   private recordUpgrade(res: IncomingMessage): void {
+    const scrubber = this.definition.scrubber;
     const raw: Record<string, string> = {};
     const shown: Record<string, string> = {};
     for (const [name, value] of Object.entries(res.headers)) {
       if (value === undefined) continue;
       const joined = Array.isArray(value) ? value.join(', ') : value;
       raw[name] = joined;
-      shown[name] =
-        name === 'set-cookie'
-          ? (Array.isArray(value) ? value : [value]).map((c) => `${c.split('=')[0]}=${REDACTED}`).join(', ')
-          : this.definition.scrubber.scrub(joined);
+      if (name === 'set-cookie') {
+        // Session cookies a server sets are credentials too: kept by name only.
+        const cookies = Array.isArray(value) ? value : [value];
+        shown[name] = cookies.map((c) => `${c.split('=')[0]}=${REDACTED}`).join(', ');
+      } else {
+        shown[name] = scrubber.isEmpty ? joined : scrubber.scrub(joined);
+      }
     }
     this.rawHeaders = raw;
     this.upgrade = {
@@ -450,8 +474,8 @@ class ProbeRun {
   }
 
   /** Sleeps until something arrives (message, pong, close) or the time is up. */
-  private async nextEvent(timeoutMs: number): Promise<boolean> {
-    const outcome = await waitFor<true>(timeoutMs, (resolve) => {
+  private async nextEvent(limit: Deadline | number): Promise<boolean> {
+    const outcome = await waitFor<true>(limit, (resolve) => {
       this.wake = () => resolve(true);
       return () => {
         this.wake = null;
@@ -491,8 +515,7 @@ class ProbeRun {
         return { messages_received: 1, ...(roundTrip === undefined ? {} : { round_trip_ms: roundTrip }) };
       }
       if (this.close) throw this.closedEarly('before the awaited reply', index);
-      const left = endMs - now();
-      if (left <= 0 || !(await this.nextEvent(left))) {
+      if (!(await this.nextEvent(this.limitUntil(endMs)))) {
         if (this.inbox[this.cursor]) continue;
         throw fail(
           'ws_reply_timeout',
@@ -517,8 +540,7 @@ class ProbeRun {
         return { round_trip_ms: pingMs, pongs_received: 1 };
       }
       if (this.close) throw this.closedEarly('before the pong');
-      const left = endMs - now();
-      if (left <= 0 || !(await this.nextEvent(left))) {
+      if (!(await this.nextEvent(this.limitUntil(endMs)))) {
         if (this.pongs.length > first) continue;
         throw fail('ws_reply_timeout', 'pong_timeout', 'no pong answered the protocol ping in time');
       }
@@ -542,7 +564,7 @@ class ProbeRun {
         this.ws!.ping(randomBytes(4));
         nextPingMs = at + intervalMs!;
       }
-      await this.nextEvent(Math.min(endMs, nextPingMs) - at);
+      await this.nextEvent(this.limitUntil(Math.min(endMs, nextPingMs)));
     }
     const messages = this.inbox.length - messagesBefore;
     const pongs = this.pongs.length - pongsBefore;
@@ -571,12 +593,13 @@ class ProbeRun {
 
   private async disconnect(step: DisconnectStep): Promise<Partial<StepResult>> {
     const waitMs = this.remaining(step.timeout_ms);
+    const limit = this.limit(step.timeout_ms);
     if (step.initiator === 'client' && !this.close) {
       this.clientClosed = true;
       this.closeStartedMs = now();
       this.ws!.close(step.code, step.reason);
     }
-    const closed = this.close ? true : await this.waitForClose(waitMs);
+    const closed = this.close ? true : await this.waitForClose(limit);
     if (!closed) {
       const who =
         step.initiator === 'client'
@@ -596,14 +619,14 @@ class ProbeRun {
     return { close_code: code };
   }
 
-  private async waitForClose(timeoutMs: number): Promise<boolean> {
-    const endMs = now() + timeoutMs;
-    while (!this.wsClosed) {
-      const left = endMs - now();
-      if (left <= 0) return false;
-      await this.nextEvent(left);
+  private async waitForClose(limit: Deadline | number): Promise<boolean> {
+    if (limit instanceof Deadline) {
+      while (!this.wsClosed) if (!(await this.nextEvent(limit))) break;
+      return this.wsClosed;
     }
-    return true;
+    const endMs = now() + limit;
+    while (!this.wsClosed) if (!(await this.nextEvent(endMs - now()))) break;
+    return this.wsClosed;
   }
 
   // ---------- closing ----------
@@ -615,7 +638,7 @@ class ProbeRun {
       this.clientClosed = true;
       this.closeStartedMs = now();
       ws.close(1000);
-      await this.waitForClose(this.remaining(IMPLICIT_CLOSE_GRACE_MS));
+      await this.waitForClose(this.limit(IMPLICIT_CLOSE_GRACE_MS));
     }
     if (this.close && this.closeStartedMs !== null && this.close.initiator === 'client') {
       this.timings.close_ms = roundMs(this.close.atMs - this.closeStartedMs);
@@ -694,9 +717,11 @@ class ProbeRun {
       messages_received: this.inbox.length,
       last_message: message ? previewMessage(message, scrub) : null,
       steps: this.stepResults,
-      assertions: allAssertions.map((a) =>
-        typeof a.actual === 'string' ? { ...a, actual: scrub(a.actual), message: scrub(a.message) } : a,
-      ),
+      assertions: d.scrubber.isEmpty
+        ? allAssertions
+        : allAssertions.map((a) =>
+            typeof a.actual === 'string' ? { ...a, actual: scrub(a.actual), message: scrub(a.message) } : a,
+          ),
     };
   }
 }
@@ -723,12 +748,12 @@ function previewMessage(message: Inbound, scrub: (s: string) => string): Receive
 
 async function readBodyPreview(
   res: IncomingMessage,
-  timeoutMs: number,
+  limit: Deadline | number,
 ): Promise<{ text: string; truncated: boolean }> {
   const chunks: Buffer[] = [];
   let size = 0;
   let truncated = false;
-  await waitFor<true>(timeoutMs, (resolve) => {
+  await waitFor<true>(limit, (resolve) => {
     const onData = (chunk: Buffer) => {
       chunks.push(chunk);
       size += chunk.length;
