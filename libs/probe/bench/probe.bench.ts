@@ -126,8 +126,10 @@ async function startServer(mode: Options['server']): Promise<RunningServer> {
     const server = await startEchoServer();
     return { port: server.port, where: 'in this process', stop: () => server.close() };
   }
-  // fork() passes on process.execArgv, which under tsx carries its loader: the child runs TypeScript too.
-  const child = fork(fileURLToPath(new URL('./echo-child.ts', import.meta.url)), [], {
+  // Bundled by scripts/bench.mjs the child sits beside this file as .mjs; run through tsx it is .ts
+  // (fork() passes on process.execArgv, which then carries tsx's loader).
+  const childFile = import.meta.url.endsWith('.ts') ? './echo-child.ts' : './echo-child.mjs';
+  const child = fork(fileURLToPath(new URL(childFile, import.meta.url)), [], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const port = await new Promise<number>((resolve, reject) => {

@@ -1,0 +1,37 @@
+// Runs a benchmark as production runs code: bundled by esbuild and executed by plain node, not
+// through a TypeScript loader (whose per-module hooks would be charged to the code under test).
+// Usage: node scripts/bench.mjs <bench entry .ts> [args passed to the benchmark]
+import { build } from 'esbuild';
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const [entry, ...args] = process.argv.slice(2);
+if (!entry) {
+  console.error('usage: node scripts/bench.mjs <bench entry .ts> [args]');
+  process.exit(2);
+}
+const benchDir = dirname(join(root, entry));
+// Child processes the benchmark forks (echo servers) are bundled beside it.
+const children = readdirSync(benchDir).filter((f) => f.endsWith('-child.ts'));
+const outdir = join(root, 'node_modules', '.cache', 'wsmon-bench', basename(entry, '.ts'));
+await build({
+  absWorkingDir: root,
+  entryPoints: [join(root, entry), ...children.map((f) => join(benchDir, f))],
+  outdir,
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  external: ['ws'],
+  tsconfig: 'tsconfig.base.json',
+  logLevel: 'warning',
+});
+const run = spawnSync(process.execPath, [join(outdir, `${basename(entry, '.ts')}.mjs`), ...args], {
+  stdio: 'inherit',
+  cwd: root,
+});
+process.exit(run.status ?? 1);
