@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ProbeConfigInput } from '@wsmon/contracts';
 import {
+  DNS_SERVFAIL_NAME,
   DNS_SILENT_NAME,
   startTargetZoo,
   startTestDnsServer,
@@ -59,6 +60,9 @@ function failingConfigs(): ProbeConfigInput[] {
     { url: zoo.url('/echo').replace('ws:', 'wss:') },
     { url: zoo.tls.selfSigned.url('/echo') },
     { url: zoo.tls.expired.url('/echo'), tls: { ca_pem: zoo.tls.caPem } },
+    { url: zoo.url('/bad-accept') },
+    { url: zoo.url('/unoffered-subprotocol') },
+    { url: `ws://${DNS_SERVFAIL_NAME}/echo` },
     { url: zoo.url('/silent'), steps: [{ type: 'connect' }, { type: 'ping', timeout_ms: 100 }] },
     {
       url: zoo.url('/silent'),
@@ -135,6 +139,9 @@ describe('the probe engine on failing paths', () => {
         'ws_open_failed/tls_handshake_failed',
         'ws_open_failed/tls_self_signed',
         'ws_open_failed/tls_cert_expired',
+        'ws_open_failed/invalid_upgrade_response',
+        'ws_open_failed/subprotocol_mismatch',
+        'ws_open_failed/dns_failure',
         'ws_reply_timeout/pong_timeout',
         'ws_reply_timeout/hold_too_few_messages',
         'ws_reply_timeout/close_timeout',

@@ -1,7 +1,13 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
 import type { IpVersion, TlsDetails } from '@wsmon/contracts';
-import { classifyNetworkError, fail, ProbeFailureError, tlsVerificationFailure } from './failure';
+import {
+  classifyDnsError,
+  classifyNetworkError,
+  fail,
+  ProbeFailureError,
+  tlsVerificationFailure,
+} from './failure';
 import type { HostLookup, ResolvedAddress } from './lookup';
 import { TIMED_OUT, waitFor, type Deadline } from './wait';
 
@@ -24,7 +30,7 @@ export async function resolveHost(
       stop.abort();
     };
   }).catch((error: unknown) => {
-    throw classifyNetworkError(error, `DNS lookup of ${host}`);
+    throw classifyDnsError(error, host);
   });
   if (outcome === TIMED_OUT) {
     throw fail(

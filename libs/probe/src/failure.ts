@@ -42,12 +42,25 @@ export const fail = (
   step?: number,
 ): ProbeFailureError => new ProbeFailureError(reason, cause, message, errorCode, step);
 
+/** Codes of getaddrinfo and c-ares meaning "this name has no address" (as opposed to a broken resolver). */
+const DNS_NOT_FOUND = new Set(['ENOTFOUND', 'ENODATA', 'ENONAME', 'EAI_NONAME', 'EAI_NODATA']);
+const DNS_TIMEOUT = new Set(['ETIMEOUT', 'ETIMEDOUT', 'ECANCELLED']);
+
+/**
+ * Maps a lookup error. DNS has its own codes, and some collide with socket ones: ECONNREFUSED
+ * from a resolver means the DNS server refused, not the endpoint.
+ */
+export function classifyDnsError(error: unknown, host: string): ProbeFailureError {
+  const code = errorCodeOf(error) ?? 'UNKNOWN';
+  if (DNS_NOT_FOUND.has(code))
+    return fail('ws_open_failed', 'dns_not_found', `DNS: ${host} does not resolve (${code})`, code);
+  if (DNS_TIMEOUT.has(code)) {
+    return fail('ws_handshake_timeout', 'dns_timeout', `DNS: no answer for ${host} in time (${code})`, code);
+  }
+  return fail('ws_open_failed', 'dns_failure', `DNS: the resolver failed for ${host} (${code})`, code);
+}
+
 const NETWORK_CAUSES: Record<string, FailureCause> = {
-  ENOTFOUND: 'dns_not_found',
-  EAI_NONAME: 'dns_not_found',
-  EAI_NODATA: 'dns_not_found',
-  EAI_AGAIN: 'dns_failure',
-  EAI_FAIL: 'dns_failure',
   ECONNREFUSED: 'connection_refused',
   ECONNRESET: 'connection_reset',
   EPIPE: 'connection_reset',

@@ -6,6 +6,7 @@ import type {
   ReasonCode,
 } from '@wsmon/contracts';
 import {
+  DNS_SERVFAIL_NAME,
   DNS_SILENT_NAME,
   startTargetZoo,
   startTestDnsServer,
@@ -176,6 +177,29 @@ describe(runProbe.name, () => {
       expect(result.failure?.error_code).toBe('ENOTFOUND');
       expect(result.timings.dns_ms).toBeGreaterThan(0); // attempted phases keep their duration
       expect(result.timings.tcp_connect_ms).toBeNull();
+    });
+
+    it('ws_open_failed: a resolver that fails (SERVFAIL) is not a missing name', async () => {
+      const result = await runProbe(probeConfig({ url: `ws://${DNS_SERVFAIL_NAME}/echo` }), zooDns());
+      expectFailure(result, 'ws_open_failed', 'dns_failure', 'DNS');
+      expect(result.failure?.error_code).toBe('ESERVFAIL');
+    });
+
+    it('ws_open_failed: a 101 whose Sec-WebSocket-Accept does not answer the key', async () => {
+      const result = await runProbe(probeConfig({ url: zoo.url('/bad-accept') }));
+      expectFailure(result, 'ws_open_failed', 'invalid_upgrade_response', 'INVALID_REQUEST');
+      expect(result.upgrade?.status_code).toBe(101);
+      expect(result.timings.open_ms).toBeNull();
+    });
+
+    it('ws_open_failed: a server that picks a subprotocol the client never offered', async () => {
+      const unasked = await runProbe(probeConfig({ url: zoo.url('/unoffered-subprotocol') }));
+      expectFailure(unasked, 'ws_open_failed', 'subprotocol_mismatch', 'INVALID_REQUEST');
+      const other = await runProbe(
+        probeConfig({ url: zoo.url('/unoffered-subprotocol'), protocols: ['chat'] }),
+      );
+      expectFailure(other, 'ws_open_failed', 'subprotocol_mismatch', 'INVALID_REQUEST');
+      expect(other.upgrade?.headers['sec-websocket-protocol']).toBe('surprise.v1');
     });
 
     it('ws_handshake_timeout: a DNS server that never answers', async () => {
@@ -422,6 +446,15 @@ describe(runProbe.name, () => {
       expectFailure(result, 'ws_open_failed', 'tls_cert_expired', 'SSL');
       expect(result.failure?.error_code).toBe('CERT_HAS_EXPIRED');
       expect(result.tls?.certificate?.days_remaining).toBeLessThan(0);
+    });
+
+    it('fails a certificate that is not valid yet', async () => {
+      const result = await runProbe(
+        probeConfig({ url: zoo.tls.notYetValid.url('/echo'), tls: { ca_pem: zoo.tls.caPem } }),
+      );
+      expectFailure(result, 'ws_open_failed', 'tls_cert_not_yet_valid', 'SSL');
+      expect(result.failure?.error_code).toBe('CERT_NOT_YET_VALID');
+      expect(Date.parse(result.tls!.certificate!.valid_from)).toBeGreaterThan(Date.now());
     });
 
     it('fails a hostname mismatch, and passes when server_name names the certificate', async () => {

@@ -2,6 +2,8 @@ import { createSocket, type RemoteInfo } from 'node:dgram';
 
 /** A name the test DNS server never answers: lookups of it time out. */
 export const DNS_SILENT_NAME = 'silent.zoo.test';
+/** A name the test DNS server answers with SERVFAIL: a broken resolver, not a missing name. */
+export const DNS_SERVFAIL_NAME = 'servfail.zoo.test';
 
 export interface TestDnsServer {
   /** `127.0.0.1:<port>`, ready for `dns.Resolver#setServers`. */
@@ -12,11 +14,13 @@ export interface TestDnsServer {
 }
 
 const TYPE_A = 1;
+const RCODE_SERVFAIL = 2;
 const RCODE_NXDOMAIN = 3;
 
 /**
  * A real DNS server on 127.0.0.1 (UDP, RFC 1035): answers A queries for the given names,
- * NXDOMAIN for every other name, and nothing at all for {@link DNS_SILENT_NAME}. Tests of the
+ * SERVFAIL for {@link DNS_SERVFAIL_NAME}, nothing at all for {@link DNS_SILENT_NAME}, and NXDOMAIN for
+ * every other name. Tests of the
  * DNS phase use it so that no query ever leaves the machine.
  */
 export async function startTestDnsServer(records: Readonly<Record<string, string>>): Promise<TestDnsServer> {
@@ -28,7 +32,7 @@ export async function startTestDnsServer(records: Readonly<Record<string, string
     if (!question || question.name === DNS_SILENT_NAME) return;
     const address = records[question.name];
     const answers = address && question.type === TYPE_A ? [address] : [];
-    const rcode = address ? 0 : RCODE_NXDOMAIN;
+    const rcode = address ? 0 : question.name === DNS_SERVFAIL_NAME ? RCODE_SERVFAIL : RCODE_NXDOMAIN;
     socket.send(buildResponse(query, question.end, answers, rcode), peer.port, peer.address);
   });
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));

@@ -7,4 +7,4 @@ export {
   type TargetZoo,
   type TlsTarget,
 } from './ws-target-zoo';
-export { DNS_SILENT_NAME, startTestDnsServer, type TestDnsServer } from './dns-server';
+export { DNS_SERVFAIL_NAME, DNS_SILENT_NAME, startTestDnsServer, type TestDnsServer } from './dns-server';

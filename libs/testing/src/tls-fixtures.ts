@@ -24,6 +24,8 @@ export interface ZooTlsMaterial {
   readonly expired: CertAndKey;
   /** Signed by the CA, valid dates, but only for DNS:wrong-host.example. */
   readonly wrongHost: CertAndKey;
+  /** Signed by the CA for localhost and 127.0.0.1, but valid only from now+30 days (a clock or rollout mistake). */
+  readonly notYetValid: CertAndKey;
 }
 
 interface KeyPair {
@@ -59,11 +61,11 @@ export function getZooTlsMaterial(): Promise<ZooTlsMaterial> {
 
 async function generateZooTlsMaterial(): Promise<ZooTlsMaterial> {
   // Node's native keygen runs on the libuv pool, in parallel; forge's pure-JS keygen takes seconds.
-  const [caKeys, validKeys, selfSignedKeys, expiredKeys, wrongHostKeys] = await Promise.all(
-    Array.from({ length: 5 }, () => generateRsaKeys()),
+  const [caKeys, validKeys, selfSignedKeys, expiredKeys, wrongHostKeys, notYetValidKeys] = await Promise.all(
+    Array.from({ length: 6 }, () => generateRsaKeys()),
   );
   // Keeps TypeScript's noUncheckedIndexedAccess satisfied without non-null assertions.
-  if (!caKeys || !validKeys || !selfSignedKeys || !expiredKeys || !wrongHostKeys) {
+  if (!caKeys || !validKeys || !selfSignedKeys || !expiredKeys || !wrongHostKeys || !notYetValidKeys) {
     throw new Error('RSA key generation returned too few keys');
   }
 
@@ -81,6 +83,11 @@ async function generateZooTlsMaterial(): Promise<ZooTlsMaterial> {
     expired: createLeaf(
       expiredKeys,
       { ...local, notBefore: new Date(now - 30 * DAY_MS), notAfter: new Date(now - DAY_MS) },
+      issuer,
+    ),
+    notYetValid: createLeaf(
+      notYetValidKeys,
+      { ...local, notBefore: new Date(now + 30 * DAY_MS), notAfter: new Date(now + 120 * DAY_MS) },
       issuer,
     ),
     wrongHost: createLeaf(

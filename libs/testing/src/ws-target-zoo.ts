@@ -76,6 +76,8 @@ export interface TargetZoo {
     readonly selfSigned: TlsTarget;
     /** CA-signed for localhost and 127.0.0.1, but expired: valid from now-30 days to now-1 day. */
     readonly expired: TlsTarget;
+    /** CA-signed for localhost and 127.0.0.1, but valid only from now+30 days. */
+    readonly notYetValid: TlsTarget;
     /** CA-signed, with valid dates, but only for DNS:wrong-host.example, so `localhost` mismatches. */
     readonly wrongHost: TlsTarget;
   };
@@ -271,6 +273,7 @@ class Zoo {
     readonly selfSigned: CertAndKey;
     readonly expired: CertAndKey;
     readonly wrongHost: CertAndKey;
+    readonly notYetValid: CertAndKey;
   }): Promise<TargetZoo> {
     const plain = await this.listen(this.createWebServer('ws', http.createServer()));
     const tlsTarget = async (name: string, pair: CertAndKey): Promise<TlsTarget> => {
@@ -278,11 +281,12 @@ class Zoo {
       const port = await this.listen(this.createWebServer(name, server));
       return { port, url: (path) => `wss://localhost:${port}${path}`, certPem: pair.certPem };
     };
-    const [valid, selfSigned, expired, wrongHost] = await Promise.all([
+    const [valid, selfSigned, expired, wrongHost, notYetValid] = await Promise.all([
       tlsTarget('wss/valid', material.valid),
       tlsTarget('wss/self-signed', material.selfSigned),
       tlsTarget('wss/expired', material.expired),
       tlsTarget('wss/wrong-host', material.wrongHost),
+      tlsTarget('wss/not-yet-valid', material.notYetValid),
     ]);
 
     const resetServer = net.createServer();
@@ -304,7 +308,7 @@ class Zoo {
     return {
       port: plain,
       url: (path) => `ws://127.0.0.1:${plain}${path}`,
-      tls: { caPem: material.ca.certPem, valid, selfSigned, expired, wrongHost },
+      tls: { caPem: material.ca.certPem, valid, selfSigned, expired, wrongHost, notYetValid },
       refusedUrl: `ws://127.0.0.1:${refusedPort}/`,
       resetUrl: `ws://127.0.0.1:${resetPort}/`,
       blackholeUrl: `ws://127.0.0.1:${blackholePort}/`,
@@ -477,6 +481,16 @@ class Zoo {
       }
       case '/no-close-reply':
         return serveNoCloseReply(req, socket, head);
+      case '/bad-accept':
+        // A broken proxy or server: 101 with a Sec-WebSocket-Accept that does not answer the key.
+        return answerSwitchingProtocols(socket, 'bm90LXRoZS1yaWdodC1hbnN3ZXI=');
+      case '/unoffered-subprotocol':
+        // A server that picks a subprotocol the client never offered (RFC 6455 §4.1: the client must fail).
+        return answerSwitchingProtocols(
+          socket,
+          acceptKeyFor(req.headers['sec-websocket-key'] ?? ''),
+          'surprise.v1',
+        );
       default:
         if (statusMatch?.[1] !== undefined) {
           const status = Number(statusMatch[1]);
@@ -607,9 +621,7 @@ function serveNoCloseReply(req: IncomingMessage, socket: Duplex, head: Buffer): 
     writeAnswer(socket, textAnswer(400, 'invalid WebSocket upgrade request'));
     return;
   }
-  const acceptKey = createHash('sha1')
-    .update(key + WS_GUID)
-    .digest('base64');
+  const acceptKey = acceptKeyFor(key);
   socket.write(
     'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
       `Sec-WebSocket-Accept: ${acceptKey}\r\n\r\n`,
@@ -731,4 +743,25 @@ function nextCheckPhase(): Promise<void> {
 function closeServer(server: net.Server): Promise<void> {
   if (!server.listening) return Promise.resolve();
   return new Promise((resolve) => server.close(() => resolve()));
+}
+
+function acceptKeyFor(key: string): string {
+  return createHash('sha1')
+    .update(key + WS_GUID)
+    .digest('base64');
+}
+
+/**
+ * Writes a raw 101 answer; the socket then stays open until the client, which must reject the
+ * answer, closes it. Incoming bytes are discarded: a paused socket never sees the client's FIN.
+ */
+function answerSwitchingProtocols(socket: Duplex, acceptKey: string, subprotocol?: string): void {
+  const protocolLine = subprotocol ? `Sec-WebSocket-Protocol: ${subprotocol}\r\n` : '';
+  socket.on('error', noop);
+  socket.once('end', () => socket.destroy());
+  socket.resume();
+  socket.write(
+    'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      `Sec-WebSocket-Accept: ${acceptKey}\r\n${protocolLine}\r\n`,
+  );
 }
