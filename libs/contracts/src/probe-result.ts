@@ -117,6 +117,21 @@ export interface ProbeTimings {
   readonly total_ms: number;
 }
 
+/** Timings of a probe that measured nothing yet: every phase null, no time spent. */
+export function emptyProbeTimings(): ProbeTimings {
+  return {
+    dns_ms: null,
+    tcp_connect_ms: null,
+    tls_handshake_ms: null,
+    upgrade_ms: null,
+    open_ms: null,
+    round_trip_ms: null,
+    ping_ms: null,
+    close_ms: null,
+    total_ms: 0,
+  };
+}
+
 export interface UpgradeResponse {
   readonly status_code: number;
   readonly status_message: string;

@@ -9,7 +9,7 @@ import {
   tlsVerificationFailure,
 } from './failure';
 import type { HostLookup, ResolvedAddress } from './lookup';
-import { TIMED_OUT, waitFor, type Deadline } from './wait';
+import { TIMED_OUT, waitFor, waitForEvent, type Deadline } from './wait';
 
 /** Resolves the host within the time left; IP literals need no lookup. */
 export async function resolveHost(
@@ -81,16 +81,7 @@ export async function connectTcp(
   // Late errors after a failed or finished phase must never become uncaught exceptions.
   socket.on('error', ignoreError);
   try {
-    const outcome = await waitFor<true>(deadline, (resolve, reject) => {
-      const onConnect = () => resolve(true);
-      socket.once('connect', onConnect);
-      socket.once('error', reject);
-      return () => {
-        settled();
-        socket.off('connect', onConnect);
-        socket.off('error', reject);
-      };
-    });
+    const outcome = await waitForEvent(socket, 'connect', deadline, settled);
     if (outcome === TIMED_OUT) {
       throw fail(
         'ws_handshake_timeout',
@@ -144,16 +135,7 @@ export async function startTls(
   tlsSocket.on('error', ignoreError);
   let outcome: true | typeof TIMED_OUT;
   try {
-    outcome = await waitFor<true>(deadline, (resolve, reject) => {
-      const onSecure = () => resolve(true);
-      tlsSocket.once('secureConnect', onSecure);
-      tlsSocket.once('error', reject);
-      return () => {
-        settled();
-        tlsSocket.off('secureConnect', onSecure);
-        tlsSocket.off('error', reject);
-      };
-    });
+    outcome = await waitForEvent(tlsSocket, 'secureConnect', deadline, settled);
   } catch (error) {
     await destroySocket(tlsSocket);
     throw classifyNetworkError(error, 'TLS handshake');

@@ -4,6 +4,7 @@ import { isIP, type Socket } from 'node:net';
 import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import WebSocket from 'ws';
 import {
+  emptyProbeTimings,
   parseProbeConfig,
   type AssertionResult,
   type CloseInfo,
@@ -13,6 +14,7 @@ import {
   type PingStep,
   type ProbeConfig,
   type ProbeResult,
+  type ProbeTimings,
   type ReceivedMessage,
   type ReceiveStep,
   type Step,
@@ -134,32 +136,15 @@ function handshakeHeaders(config: ProbeConfig, url: URL): Record<string, string>
   return headers;
 }
 
-interface Timings {
-  dns_ms: number | null;
-  tcp_connect_ms: number | null;
-  tls_handshake_ms: number | null;
-  upgrade_ms: number | null;
-  open_ms: number | null;
-  round_trip_ms: number | null;
-  ping_ms: number | null;
-  close_ms: number | null;
-}
+/** The timings a run fills in as it goes; total_ms is taken at the end. */
+type Timings = { -readonly [K in Exclude<keyof ProbeTimings, 'total_ms'>]: ProbeTimings[K] };
 
 /** One run: one connection, the scenario, the close, the verdict. */
 class ProbeRun {
   private readonly startedAtMs = now();
   private readonly startedAt = new Date();
   private readonly deadline: Deadline;
-  private readonly timings: Timings = {
-    dns_ms: null,
-    tcp_connect_ms: null,
-    tls_handshake_ms: null,
-    upgrade_ms: null,
-    open_ms: null,
-    round_trip_ms: null,
-    ping_ms: null,
-    close_ms: null,
-  };
+  private readonly timings: Timings = emptyProbeTimings();
   private remote: { address: string; port: number; family: 4 | 6 } | null = null;
   private socket: Socket | null = null;
   private ws: WebSocket | null = null;
@@ -807,17 +792,7 @@ export function invalidConfigResult(input: unknown, errors: readonly ConfigField
     },
     started_at: new Date().toISOString(),
     url,
-    timings: {
-      dns_ms: null,
-      tcp_connect_ms: null,
-      tls_handshake_ms: null,
-      upgrade_ms: null,
-      open_ms: null,
-      round_trip_ms: null,
-      ping_ms: null,
-      close_ms: null,
-      total_ms: 0,
-    },
+    timings: emptyProbeTimings(),
     connection: { remote_address: null, remote_port: null, ip_family: null },
     upgrade: null,
     subprotocol: null,

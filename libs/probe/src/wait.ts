@@ -47,6 +47,25 @@ export class Deadline {
   }
 }
 
+/** Waits for `event` on `emitter` within `limit`; an 'error' first rejects. */
+export function waitForEvent(
+  emitter: NodeJS.EventEmitter,
+  event: string,
+  limit: Deadline | number,
+  onSettled?: () => void,
+): Promise<true | typeof TIMED_OUT> {
+  return waitFor<true>(limit, (resolve, reject) => {
+    const onEvent = () => resolve(true);
+    emitter.once(event, onEvent);
+    emitter.once('error', reject);
+    return () => {
+      onSettled?.();
+      emitter.off(event, onEvent);
+      emitter.off('error', reject);
+    };
+  });
+}
+
 /**
  * Waits for one outcome of the listeners `register` installs, or until `limit`: the run's
  * deadline, or a number of milliseconds of its own. The cleanup `register` returns always

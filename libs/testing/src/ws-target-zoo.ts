@@ -4,7 +4,7 @@ import https from 'node:https';
 import net, { type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { getZooTlsMaterial, type CertAndKey } from './tls-fixtures';
+import { getZooTlsMaterial, type CertAndKey, type ZooTlsMaterial } from './tls-fixtures';
 
 /** Credentials the zoo's `/auth/*` paths accept. */
 export const ZOO_SECRETS = {
@@ -267,14 +267,7 @@ class Zoo {
     });
   }
 
-  async start(material: {
-    readonly ca: CertAndKey;
-    readonly valid: CertAndKey;
-    readonly selfSigned: CertAndKey;
-    readonly expired: CertAndKey;
-    readonly wrongHost: CertAndKey;
-    readonly notYetValid: CertAndKey;
-  }): Promise<TargetZoo> {
+  async start(material: ZooTlsMaterial): Promise<TargetZoo> {
     const plain = await this.listen(this.createWebServer('ws', http.createServer()));
     const tlsTarget = async (name: string, pair: CertAndKey): Promise<TlsTarget> => {
       const server = https.createServer({ key: pair.keyPem, cert: pair.certPem });
