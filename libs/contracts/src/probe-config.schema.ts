@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { withoutSecretReferences } from './secret-references';
 import { RULE_PARAM, toFieldErrors, type ParseOutcome, ConfigValidationError } from './config-errors';
 
 /**
@@ -303,7 +304,10 @@ const cookiesSchema = z
   .string()
   .max(8192)
   .superRefine((value, ctx) => {
-    const pairs = value.split(';').map((p) => p.trim());
+    // A `{{ secrets.NAME }}` value is checked as the token it will be replaced with.
+    const pairs = withoutSecretReferences(value)
+      .split(';')
+      .map((p) => p.trim());
     pairs.forEach((pair, i) => {
       if (!COOKIE_PAIR.test(pair)) {
         custom(
