@@ -8,3 +8,4 @@ export {
   type TlsTarget,
 } from './ws-target-zoo';
 export { DNS_SERVFAIL_NAME, DNS_SILENT_NAME, startTestDnsServer, type TestDnsServer } from './dns-server';
+export { startTestPostgres, type TestPostgres, type TestPostgresOptions } from './postgres';
