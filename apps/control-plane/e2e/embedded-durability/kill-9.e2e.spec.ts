@@ -1,0 +1,136 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EmbeddedPostgresLockedError, startEmbeddedPostgres } from '../../src/database/embedded-postgres';
+
+const WRITER = 'apps/control-plane/e2e/embedded-durability/writer.runner.ts';
+const ROUNDS = 3;
+
+let scratch: string;
+const children = new Set<ChildProcess>();
+
+beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'wsmon-kill9-'));
+});
+
+afterAll(() => {
+  for (const child of children) child.kill('SIGKILL');
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+interface Writer {
+  readonly child: ChildProcess;
+  /** Every row whose COMMIT returned in the child, in order. */
+  readonly acks: number[];
+  readonly ready: Promise<number>;
+  waitForAcks(count: number): Promise<void>;
+  /** Resolves once the child has exited and its output is read to the end. */
+  readonly closed: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+}
+
+function startWriter(input: { dataDir: string; asyncCommit?: boolean; checkpointEvery?: number }): Writer {
+  const child = spawn(process.execPath, ['--import', 'tsx', WRITER, JSON.stringify(input)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  const acks: number[] = [];
+  const waiters: Array<{ count: number; done: () => void }> = [];
+  let stderr = '';
+  let pending = '';
+  let markReady: (pid: number) => void = () => undefined;
+  const ready = new Promise<number>((done) => (markReady = done));
+  child.stdout.on('data', (chunk: Buffer) => {
+    const lines = (pending + chunk.toString()).split('\n');
+    pending = lines.pop()!;
+    for (const line of lines) {
+      const [word, value] = line.split(' ');
+      if (word === 'READY') markReady(Number(value));
+      if (word === 'ACK') acks.push(Number(value));
+    }
+    for (const waiter of waiters.filter((w) => acks.length >= w.count)) waiter.done();
+  });
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((done) =>
+    child.once('close', (code, signal) => {
+      children.delete(child);
+      done({ code, signal, stderr });
+    }),
+  );
+  const waitForAcks = (count: number) =>
+    new Promise<void>((done, fail) => {
+      if (acks.length >= count) return done();
+      waiters.push({ count, done });
+      void closed.then(({ code, stderr: text }) => fail(new Error(`the writer exited (${code}): ${text}`)));
+    });
+  return { child, acks, ready, waitForAcks, closed };
+}
+
+async function killMidStream(writer: Writer, afterAcks: number): Promise<number[]> {
+  await writer.waitForAcks(afterAcks);
+  writer.child.kill('SIGKILL'); // while it goes on committing: a transaction is in flight
+  const { signal, stderr } = await writer.closed;
+  expect(signal, stderr).toBe('SIGKILL');
+  return writer.acks;
+}
+
+/** Every row in the table, opened the way the control plane opens it after a crash. */
+async function rowsAfterRestart(dataDir: string): Promise<number[]> {
+  const embedded = await startEmbeddedPostgres({ dataDir });
+  try {
+    const client = new Client({ connectionString: embedded.url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ n: number }>('SELECT n FROM acked ORDER BY n');
+      return rows.map((row) => row.n);
+    } finally {
+      await client.end();
+    }
+  } finally {
+    await embedded.close();
+  }
+}
+
+describe('the embedded PostgreSQL under kill -9', () => {
+  it(`keeps every acknowledged commit, ${ROUNDS} crashes in a row on one data directory`, async () => {
+    const dataDir = join(scratch, 'durable');
+    let acknowledged: number[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      const writer = startWriter({ dataDir, checkpointEvery: 40 });
+      const pid = await writer.ready;
+      if (round === 1) {
+        // A second process on the same directory is refused, naming the owner.
+        const error = await startEmbeddedPostgres({ dataDir }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(EmbeddedPostgresLockedError);
+        expect((error as EmbeddedPostgresLockedError).ownerPid).toBe(pid);
+      }
+      const acks = await killMidStream(writer, 25 + Math.floor(Math.random() * 40));
+      acknowledged = [...acknowledged, ...acks];
+
+      // What the killed process left behind: its lock, PGlite's postmaster.pid, the socket.
+      expect(JSON.parse(readFileSync(join(dataDir, 'embedded-postgres.lock'), 'utf8'))).toMatchObject({
+        pid,
+      });
+      expect(existsSync(join(dataDir, 'pgdata', 'postmaster.pid'))).toBe(true);
+      expect(existsSync(join(dataDir, '.s.PGSQL.5432'))).toBe(true);
+
+      const rows = await rowsAfterRestart(dataDir);
+      const missing = acknowledged.filter((n) => !rows.includes(n));
+      expect(missing, `round ${round}: acknowledged rows lost`).toEqual([]);
+      // Commits are sequential: what survived is a prefix, with at most the unacknowledged tail beyond.
+      expect(rows).toEqual(rows.map((_, i) => i + 1));
+      expect(rows.length).toBeGreaterThanOrEqual(Math.max(...acknowledged));
+    }
+  }, 90_000);
+
+  it('control: with asynchronous commit the same test does see acknowledged rows lost', async () => {
+    const dataDir = join(scratch, 'async');
+    const writer = startWriter({ dataDir, asyncCommit: true });
+    await writer.ready;
+    const acks = await killMidStream(writer, 25);
+    const rows = await rowsAfterRestart(dataDir);
+    expect(acks.filter((n) => !rows.includes(n)).length).toBeGreaterThan(0);
+  }, 60_000);
+});

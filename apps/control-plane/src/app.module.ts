@@ -1,0 +1,95 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AgentsController } from './agents/agents.controller';
+import { AgentsService } from './agents/agents.service';
+import { ApiKeyGuard } from './auth/api-key.guard';
+import { ApiKeysController } from './auth/api-keys.controller';
+import { ApiKeysService } from './auth/api-keys.service';
+import { HttpExceptionFilter } from './common/http-exception.filter';
+import { APP_CONFIG, type AppConfig } from './config/app-config';
+import { dataSourceOptions } from './database/data-source-options';
+import { PersistenceModule } from './database/persistence.module';
+import { GrpcServer } from './grpc/grpc.server';
+import { HealthController } from './health/health.controller';
+import { AgentTokensController, LocationsController } from './locations/locations.controller';
+import { LocationsService } from './locations/locations.service';
+import { SecretCipher } from './secrets/secret-cipher';
+import { SecretsController } from './secrets/secrets.controller';
+import { SecretsService } from './secrets/secrets.service';
+import { TestsController } from './tests/tests.controller';
+import { TestsService } from './tests/tests.service';
+
+@Module({
+  imports: [PersistenceModule],
+  controllers: [LocationsController, AgentTokensController],
+  providers: [LocationsService],
+  exports: [LocationsService],
+})
+export class LocationsModule {}
+
+@Module({
+  imports: [PersistenceModule],
+  controllers: [TestsController],
+  providers: [TestsService],
+  exports: [TestsService],
+})
+export class TestsModule {}
+
+@Module({
+  imports: [PersistenceModule],
+  controllers: [SecretsController],
+  providers: [SecretsService],
+  exports: [SecretsService],
+})
+export class SecretsModule {}
+
+@Module({
+  imports: [PersistenceModule, LocationsModule],
+  controllers: [AgentsController],
+  providers: [AgentsService],
+})
+export class AgentsModule {}
+
+@Module({
+  imports: [PersistenceModule],
+  controllers: [ApiKeysController],
+  providers: [ApiKeysService],
+  exports: [ApiKeysService],
+})
+export class AuthModule {}
+
+export interface AppModuleOptions {
+  readonly config: AppConfig;
+  readonly database: { readonly url: string; readonly embedded: boolean };
+  readonly secretKey: Buffer;
+}
+
+/** Wiring only. */
+@Module({})
+export class AppModule {
+  static register(options: AppModuleOptions): DynamicModule {
+    return {
+      module: AppModule,
+      global: true,
+      imports: [
+        TypeOrmModule.forRoot(dataSourceOptions(options.database.url, options.database.embedded)),
+        PersistenceModule,
+        AuthModule,
+        LocationsModule,
+        TestsModule,
+        SecretsModule,
+        AgentsModule,
+      ],
+      controllers: [HealthController],
+      providers: [
+        { provide: APP_CONFIG, useValue: options.config },
+        { provide: SecretCipher, useValue: new SecretCipher(options.secretKey) },
+        { provide: APP_GUARD, useClass: ApiKeyGuard },
+        { provide: APP_FILTER, useClass: HttpExceptionFilter },
+        GrpcServer,
+      ],
+      exports: [APP_CONFIG, SecretCipher],
+    };
+  }
+}

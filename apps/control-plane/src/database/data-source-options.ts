@@ -1,0 +1,36 @@
+import type { DataSourceOptions } from 'typeorm';
+import { AgentEntity } from '../agents/agent.entity';
+import { ApiKeyEntity } from '../auth/api-key.entity';
+import { AgentTokenEntity } from '../locations/agent-token.entity';
+import { LocationEntity } from '../locations/location.entity';
+import { SecretEntity } from '../secrets/secret.entity';
+import { TestEntity, TestLocationEntity } from '../tests/test.entity';
+import { InitialSchema1763701200000 } from './migrations/1763701200000-InitialSchema';
+
+export const ENTITIES = [
+  LocationEntity,
+  AgentTokenEntity,
+  AgentEntity,
+  TestEntity,
+  TestLocationEntity,
+  SecretEntity,
+  ApiKeyEntity,
+];
+export const MIGRATIONS = [InitialSchema1763701200000];
+
+/**
+ * TypeORM options for a PostgreSQL URL. Migrations run at start, never `synchronize`. The
+ * embedded database is one session, so it gets a pool of exactly one connection.
+ */
+export function dataSourceOptions(url: string, embedded: boolean): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsRun: true,
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    extra: { max: embedded ? 1 : 10 },
+  };
+}

@@ -1,0 +1,72 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import {
+  addHealthAndReflection,
+  ConfigServiceService,
+  type ConfigServiceServer,
+  type HealthImplementation,
+} from '@wsmon/proto';
+import { ApiKeysService } from '../auth/api-keys.service';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { locationsGrpcHandlers } from '../locations/locations.grpc';
+import { LocationsService } from '../locations/locations.service';
+import { testsGrpcHandlers } from '../tests/tests.grpc';
+import { TestsService } from '../tests/tests.service';
+
+const CONFIG_SERVICE = 'wsmon.v1.ConfigService';
+/** In-flight calls get this long to finish on shutdown, then the rest are cancelled. */
+const DRAIN_MS = 5000;
+
+/** The gRPC port: ConfigService, the standard health service and server reflection. */
+@Injectable()
+export class GrpcServer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('grpc');
+  private readonly server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  private health: HealthImplementation | undefined;
+  port = 0;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly tests: TestsService,
+    private readonly locations: LocationsService,
+    private readonly apiKeys: ApiKeysService,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    const handlers: ConfigServiceServer = {
+      ...testsGrpcHandlers(this.tests, this.apiKeys),
+      ...locationsGrpcHandlers(this.locations, this.apiKeys),
+    };
+    this.server.addService(ConfigServiceService, handlers);
+    this.health = addHealthAndReflection(this.server, [CONFIG_SERVICE]);
+    const address = `${this.config.grpcHost}:${this.config.grpcPort}`;
+    // TLS terminates in front of the control plane (ingress, mesh) as is usual for gRPC services.
+    this.port = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(address, ServerCredentials.createInsecure(), (error, port) =>
+        error ? reject(error) : resolve(port),
+      ),
+    );
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.health?.setStatus('', 'NOT_SERVING');
+    this.health?.setStatus(CONFIG_SERVICE, 'NOT_SERVING');
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.logger.warn(`calls still running after ${DRAIN_MS} ms: cancelled`);
+        this.server.forceShutdown();
+        resolve();
+      }, DRAIN_MS);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}

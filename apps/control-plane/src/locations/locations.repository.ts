@@ -1,0 +1,68 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { In, type Repository } from 'typeorm';
+import type { Cursor } from '../common/pagination';
+import { isUuid } from '../common/validation';
+import { TestLocationEntity } from '../tests/test.entity';
+import { AgentTokenEntity } from './agent-token.entity';
+import { LocationEntity } from './location.entity';
+
+@Injectable()
+export class LocationsRepository {
+  constructor(
+    @InjectRepository(LocationEntity) private readonly locations: Repository<LocationEntity>,
+    @InjectRepository(AgentTokenEntity) private readonly tokens: Repository<AgentTokenEntity>,
+    @InjectRepository(TestLocationEntity) private readonly testLocations: Repository<TestLocationEntity>,
+  ) {}
+
+  /** By id or by name: names are unique, and people type names. */
+  findByKey(key: string): Promise<LocationEntity | null> {
+    return this.locations.findOne({ where: isUuid(key) ? [{ id: key }, { name: key }] : { name: key } });
+  }
+
+  findByNames(names: readonly string[]): Promise<LocationEntity[]> {
+    return names.length ? this.locations.findBy({ name: In([...names]) }) : Promise.resolve([]);
+  }
+
+  findByName(name: string): Promise<LocationEntity | null> {
+    return this.locations.findOneBy({ name });
+  }
+
+  list(pageSize: number, after: Cursor | undefined): Promise<LocationEntity[]> {
+    const query = this.locations
+      .createQueryBuilder('l')
+      .orderBy('l.created_at')
+      .addOrderBy('l.id')
+      .take(pageSize + 1);
+    if (after) query.where('(l.created_at, l.id) > (:createdAt, :id)', after);
+    return query.getMany();
+  }
+
+  save(location: LocationEntity): Promise<LocationEntity> {
+    return this.locations.save(location);
+  }
+
+  countTestsUsing(locationId: string): Promise<number> {
+    return this.testLocations.countBy({ locationId });
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.locations.delete({ id });
+  }
+
+  saveToken(token: AgentTokenEntity): Promise<AgentTokenEntity> {
+    return this.tokens.save(token);
+  }
+
+  findToken(id: string): Promise<AgentTokenEntity | null> {
+    return isUuid(id) ? this.tokens.findOneBy({ id }) : Promise.resolve(null);
+  }
+
+  findTokenByPrefix(prefix: string): Promise<AgentTokenEntity | null> {
+    return this.tokens.findOneBy({ prefix });
+  }
+
+  listTokens(locationId: string): Promise<AgentTokenEntity[]> {
+    return this.tokens.find({ where: { locationId }, order: { createdAt: 'ASC', id: 'ASC' } });
+  }
+}

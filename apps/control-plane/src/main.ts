@@ -1,0 +1,79 @@
+import 'reflect-metadata';
+import { join } from 'node:path';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { AppModule } from './app.module';
+import { ApiKeysService } from './auth/api-keys.service';
+import { GrpcServer } from './grpc/grpc.server';
+import { ConfigError, loadAppConfig } from './config/app-config';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from './database/embedded-postgres';
+import { resolveSecretKey } from './secrets/secret-key';
+
+/** Bootstrap only: configuration, database, HTTP, shutdown. */
+async function main(): Promise<void> {
+  const logger = new Logger('wsmon');
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  const config = loadAppConfig();
+  const secretKey = await resolveSecretKey(config);
+  let embedded: EmbeddedPostgres | undefined;
+  if (!config.databaseUrl) {
+    embedded = await startEmbeddedPostgres({ dataDir: join(config.dataDir, 'pg') });
+    say(`embedded PostgreSQL ${embedded.serverVersion} in ${embedded.dataDir}`);
+  }
+  const database = { url: config.databaseUrl ?? embedded!.url, embedded: embedded !== undefined };
+
+  // Nest's start-up chatter (every route mapped) stays out of the log; warnings and errors do not.
+  const app = await NestFactory.create(AppModule.register({ config, database, secretKey }), {
+    logger: ['warn', 'error'],
+  });
+  app.setGlobalPrefix('api/v1', { exclude: ['healthz', 'readyz'] });
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('wsmon control plane')
+      .setDescription(
+        'Tests, locations, agents, secrets and API keys. Errors share one JSON shape: {error: {status, code, message, field_errors?}}.',
+      )
+      .setVersion('v1')
+      .addBearerAuth()
+      .build(),
+  );
+  SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/docs/openapi.json' });
+
+  const bootstrap = await app.get(ApiKeysService).bootstrap(config.adminKey);
+  await app.listen(config.httpPort, config.httpHost);
+  const base = `http://${config.httpHost}:${config.httpPort}`;
+  say(`REST API ${base}/api/v1 · OpenAPI ${base}/api/docs · health ${base}/healthz`);
+  say(`gRPC ${config.grpcHost}:${app.get(GrpcServer).port} (wsmon.v1.ConfigService, health, reflection)`);
+  if (bootstrap?.generated) {
+    // Printed once, on the first start of an empty database; only its hash is stored.
+    process.stdout.write(`\nadmin API key (shown once, keep it): ${bootstrap.key}\n\n`);
+  }
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    say(`${signal}: shutting down`);
+    void app
+      .close()
+      .then(() => embedded?.close())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error(error);
+          process.exit(1);
+        },
+      );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `wsmon control plane: ${error instanceof ConfigError ? error.message : String((error as Error)?.stack ?? error)}\n`,
+  );
+  process.exit(error instanceof ConfigError ? 2 : 1);
+});

@@ -1,0 +1,82 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
+import type { DataSource, EntityManager, Repository } from 'typeorm';
+import type { Cursor } from '../common/pagination';
+import { isUuid } from '../common/validation';
+import { TestEntity, TestLocationEntity } from './test.entity';
+
+export interface TestFilter {
+  readonly tag?: string;
+  readonly location?: string;
+  readonly enabled?: boolean;
+  readonly text?: string;
+}
+
+@Injectable()
+export class TestsRepository {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @InjectRepository(TestEntity) private readonly tests: Repository<TestEntity>,
+  ) {}
+
+  find(id: string): Promise<TestEntity | null> {
+    return isUuid(id) ? this.tests.findOneBy({ id }) : Promise.resolve(null);
+  }
+
+  list(filter: TestFilter, pageSize: number, after: Cursor | undefined): Promise<TestEntity[]> {
+    const query = this.tests
+      .createQueryBuilder('t')
+      .orderBy('t.created_at')
+      .addOrderBy('t.id')
+      .take(pageSize + 1);
+    if (after) query.andWhere('(t.created_at, t.id) > (:createdAt, :id)', after);
+    if (filter.tag !== undefined) query.andWhere(':tag = ANY(t.tags)', { tag: filter.tag });
+    if (filter.location !== undefined)
+      query.andWhere(':location = ANY(t.location_names)', { location: filter.location });
+    if (filter.enabled !== undefined) query.andWhere('t.enabled = :enabled', { enabled: filter.enabled });
+    if (filter.text !== undefined) {
+      const pattern = `%${filter.text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      query.andWhere('(t.name ILIKE :pattern OR t.description ILIKE :pattern)', { pattern });
+    }
+    return query.getMany();
+  }
+
+  /**
+   * Writes a test, its location links and a new revision in one transaction: agents that catch
+   * up from a revision never see a test without its locations.
+   */
+  async save(test: TestEntity, locationIds: readonly string[]): Promise<TestEntity> {
+    return this.dataSource.transaction(async (manager) => {
+      test.revision = await nextRevision(manager);
+      const saved = await manager.save(TestEntity, test);
+      await manager.delete(TestLocationEntity, { testId: test.id });
+      await manager.insert(
+        TestLocationEntity,
+        locationIds.map((locationId) => ({ testId: test.id, locationId })),
+      );
+      return saved;
+    });
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const result = await this.tests.delete({ id });
+    return (result.affected ?? 0) > 0;
+  }
+
+  /** Names of tests whose probe configuration references the secret. */
+  async referencingSecret(name: string): Promise<string[]> {
+    const rows = await this.tests
+      .createQueryBuilder('t')
+      .select('t.name', 'name')
+      .where(`t.probe::text ~ :pattern`, { pattern: `\\{\\{\\s*secrets\\.${name}\\s*\\}\\}` })
+      .getRawMany<{ name: string }>();
+    return rows.map((r) => r.name);
+  }
+}
+
+async function nextRevision(manager: EntityManager): Promise<string> {
+  const [row] = await manager.query<{ revision: string }[]>(
+    `SELECT nextval('config_revision')::text AS revision`,
+  );
+  return row!.revision;
+}
