@@ -8,6 +8,7 @@ export default defineConfig({
     alias: {
       '@wsmon/contracts': lib('contracts'),
       '@wsmon/probe': lib('probe'),
+      '@wsmon/proto': lib('proto'),
       '@wsmon/testing': lib('testing'),
     },
   },
