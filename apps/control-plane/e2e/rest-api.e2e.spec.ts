@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startTestPostgres, type TestPostgres } from '@wsmon/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -8,13 +11,6 @@ import {
   type ControlPlaneProcess,
 } from './support/control-plane-process';
 
-let pg: TestPostgres;
-let cp: ControlPlaneProcess;
-let databaseUrl: string;
-const adminKey = newAdminKey();
-const secretKey = newSecretKey();
-let admin: ReturnType<typeof restClient>;
-
 const testBody = (overrides: Record<string, unknown> = {}) => ({
   name: 'chat gateway',
   probe: { url: 'wss://chat.example.com/ws' },
@@ -23,41 +19,58 @@ const testBody = (overrides: Record<string, unknown> = {}) => ({
   ...overrides,
 });
 
-beforeAll(async () => {
-  pg = await startTestPostgres();
-  databaseUrl = await pg.createDatabase('rest_api');
-  cp = await startControlPlane({
-    DATABASE_URL: databaseUrl,
-    WSMON_ADMIN_KEY: adminKey,
-    WSMON_SECRET_KEY: secretKey,
+/**
+ * The whole suite on both databases the control plane runs on: a real PostgreSQL 15 server and the
+ * embedded PGlite (PostgreSQL 18), so every query is proven on both majors.
+ */
+describe.each(['postgres', 'embedded'] as const)('REST API on %s', (backend) => {
+  let pg: TestPostgres | undefined;
+  let dataDir: string | undefined;
+  let cp: ControlPlaneProcess;
+  let databaseUrl: string | undefined;
+  const adminKey = newAdminKey();
+  const secretKey = newSecretKey();
+  let admin: ReturnType<typeof restClient>;
+  const environment = (): Record<string, string> =>
+    backend === 'postgres'
+      ? { DATABASE_URL: databaseUrl!, WSMON_ADMIN_KEY: adminKey, WSMON_SECRET_KEY: secretKey }
+      : { WSMON_DATA_DIR: dataDir!, WSMON_ADMIN_KEY: adminKey };
+
+  beforeAll(async () => {
+    if (backend === 'postgres') {
+      pg = await startTestPostgres();
+      databaseUrl = await pg.createDatabase('rest_api');
+    } else {
+      dataDir = await mkdtemp(join(tmpdir(), 'wsmon-rest-'));
+    }
+    cp = await startControlPlane(environment());
+    admin = restClient(cp.httpUrl, adminKey);
+    expect(
+      (await admin('POST', '/locations', { name: 'eu-west', kind: 'managed', region: 'eu-west-1' })).status,
+    ).toBe(201);
+    expect((await admin('POST', '/locations', { name: 'office', kind: 'private' })).status).toBe(201);
+  }, 120_000);
+
+  afterAll(async () => {
+    await cp?.stop();
+    await pg?.stop();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
-  admin = restClient(cp.httpUrl, adminKey);
-  expect(
-    (await admin('POST', '/locations', { name: 'eu-west', kind: 'managed', region: 'eu-west-1' })).status,
-  ).toBe(201);
-  expect((await admin('POST', '/locations', { name: 'office', kind: 'private' })).status).toBe(201);
-}, 120_000);
 
-afterAll(async () => {
-  await cp?.stop();
-  await pg?.stop();
-});
+  /** Keys for each role, created by the admin through the API itself. */
+  async function keyFor(role: 'admin' | 'editor' | 'viewer'): Promise<string> {
+    const response = await admin<{ key: string }>('POST', '/api-keys', { name: `${role} key`, role });
+    expect(response.status).toBe(201);
+    return response.body.key;
+  }
 
-/** Keys for each role, created by the admin through the API itself. */
-async function keyFor(role: 'admin' | 'editor' | 'viewer'): Promise<string> {
-  const response = await admin<{ key: string }>('POST', '/api-keys', { name: `${role} key`, role });
-  expect(response.status).toBe(201);
-  return response.body.key;
-}
+  function expectError(response: { status: number; body: any }, status: number, code: string) {
+    expect(response.status).toBe(status);
+    expect(response.body).toEqual({
+      error: expect.objectContaining({ status, code, message: expect.any(String) }),
+    });
+  }
 
-function expectError(response: { status: number; body: any }, status: number, code: string) {
-  expect(response.status).toBe(status);
-  expect(response.body).toEqual({
-    error: expect.objectContaining({ status, code, message: expect.any(String) }),
-  });
-}
-
-describe('REST API', () => {
   describe('health and documentation', () => {
     it('answers /healthz and /readyz without a key', async () => {
       expect(await (await fetch(`${cp.httpUrl}/healthz`)).json()).toEqual({ status: 'ok' });
@@ -327,17 +340,19 @@ describe('REST API', () => {
       expectError(await admin('PUT', '/secrets/CHAT_TOKEN', { value: 'x' }), 404, 'not_found');
     });
 
-    it('keeps no plaintext in the database', async () => {
-      await admin('POST', '/secrets', { name: 'AT_REST', value });
-      const { Client } = await import('pg');
-      const client = new Client({ connectionString: databaseUrl });
-      await client.connect();
-      const rows = await client.query<{ sealed: Buffer }>(
-        "SELECT sealed FROM secrets WHERE name = 'AT_REST'",
-      );
-      await client.end();
-      expect(rows.rows[0]?.sealed.includes(Buffer.from(value))).toBe(false);
-    });
+    // Read straight from PostgreSQL; the embedded database has no second door to check through.
+    if (backend === 'postgres')
+      it('keeps no plaintext in the database', async () => {
+        await admin('POST', '/secrets', { name: 'AT_REST', value });
+        const { Client } = await import('pg');
+        const client = new Client({ connectionString: databaseUrl! });
+        await client.connect();
+        const rows = await client.query<{ sealed: Buffer }>(
+          "SELECT sealed FROM secrets WHERE name = 'AT_REST'",
+        );
+        await client.end();
+        expect(rows.rows[0]?.sealed.includes(Buffer.from(value))).toBe(false);
+      });
   });
 
   describe('agent tokens and agents', () => {
@@ -362,11 +377,7 @@ describe('REST API', () => {
   it('keeps its data across a restart', async () => {
     const before = await admin<{ items: unknown[] }>('GET', '/tests?page_size=200');
     expect(await cp.stop()).toBe(0);
-    cp = await startControlPlane({
-      DATABASE_URL: databaseUrl,
-      WSMON_ADMIN_KEY: adminKey,
-      WSMON_SECRET_KEY: secretKey,
-    });
+    cp = await startControlPlane(environment());
     admin = restClient(cp.httpUrl, adminKey);
     expect((await admin('GET', '/tests?page_size=200')).body).toEqual(before.body);
   }, 60_000);

@@ -7,7 +7,11 @@ import { AppModule } from './app.module';
 import { ApiKeysService } from './auth/api-keys.service';
 import { GrpcServer } from './grpc/grpc.server';
 import { ConfigError, loadAppConfig } from './config/app-config';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from './database/embedded-postgres';
+import {
+  EmbeddedPostgresLockedError,
+  startEmbeddedPostgres,
+  type EmbeddedPostgres,
+} from './database/embedded-postgres';
 import { resolveSecretKey } from './secrets/secret-key';
 
 /** Bootstrap only: configuration, database, HTTP, shutdown. */
@@ -72,8 +76,9 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(
-    `wsmon control plane: ${error instanceof ConfigError ? error.message : String((error as Error)?.stack ?? error)}\n`,
-  );
-  process.exit(error instanceof ConfigError ? 2 : 1);
+  // Problems an operator fixes (configuration, a data directory in use) get their message alone, exit 2.
+  const operatorError = error instanceof ConfigError || error instanceof EmbeddedPostgresLockedError;
+  const text = operatorError ? (error as Error).message : String((error as Error)?.stack ?? error);
+  process.stderr.write(`wsmon control plane: ${text}\n`);
+  process.exit(operatorError ? 2 : 1);
 });

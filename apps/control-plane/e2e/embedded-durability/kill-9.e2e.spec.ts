@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -10,11 +10,21 @@ const WRITER = 'apps/control-plane/e2e/embedded-durability/writer.runner.ts';
 const ROUNDS = 3;
 
 let scratch: string;
+/** An initialised data directory (initdb in WASM takes seconds), copied for each test. */
+let template: string;
 const children = new Set<ChildProcess>();
 
-beforeAll(() => {
+beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'wsmon-kill9-'));
-});
+  template = join(scratch, 'template');
+  await (await startEmbeddedPostgres({ dataDir: template })).close();
+}, 60_000);
+
+function copyOfTemplate(name: string): string {
+  const dataDir = join(scratch, name);
+  cpSync(template, dataDir, { recursive: true });
+  return dataDir;
+}
 
 afterAll(() => {
   for (const child of children) child.kill('SIGKILL');
@@ -95,7 +105,7 @@ async function rowsAfterRestart(dataDir: string): Promise<number[]> {
 
 describe('the embedded PostgreSQL under kill -9', () => {
   it(`keeps every acknowledged commit, ${ROUNDS} crashes in a row on one data directory`, async () => {
-    const dataDir = join(scratch, 'durable');
+    const dataDir = copyOfTemplate('durable');
     let acknowledged: number[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       const writer = startWriter({ dataDir, checkpointEvery: 40 });
@@ -126,7 +136,7 @@ describe('the embedded PostgreSQL under kill -9', () => {
   }, 90_000);
 
   it('control: with asynchronous commit the same test does see acknowledged rows lost', async () => {
-    const dataDir = join(scratch, 'async');
+    const dataDir = copyOfTemplate('async');
     const writer = startWriter({ dataDir, asyncCommit: true });
     await writer.ready;
     const acks = await killMidStream(writer, 25);

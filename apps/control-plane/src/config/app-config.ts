@@ -56,8 +56,9 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     throw new ConfigError(
       `invalid environment:\n${parsed.errors
         .map((e) => {
-          const shown =
-            e.value === undefined || SENSITIVE.has(e.path) ? '' : ` (got ${JSON.stringify(e.value)})`;
+          // The raw text as set: a coerced value (NaN for "eighty") would say less.
+          const raw = present[e.path];
+          const shown = raw === undefined || SENSITIVE.has(e.path) ? '' : ` (got ${JSON.stringify(raw)})`;
           return `  ${e.message}${shown}`;
         })
         .join('\n')}`,

@@ -27,6 +27,8 @@ const LOCK_FILE = 'embedded-postgres.lock';
 let scratch: string;
 /** A data directory initialised once (initdb in WASM takes seconds) and copied for each test. */
 let template: string;
+/** One instance for the tests that need no directory of their own (each uses its own tables). */
+let shared: EmbeddedPostgres;
 const open: EmbeddedPostgres[] = [];
 const clients: Client[] = [];
 
@@ -38,6 +40,7 @@ beforeAll(async () => {
   writeFileSync(join(template, 'pgdata.initialising', 'PG_VERSION'), '18\n');
   const embedded = await startEmbeddedPostgres({ dataDir: template });
   await embedded.close();
+  shared = await startEmbeddedPostgres({ dataDir: copyOfTemplate('shared') });
 }, 60_000);
 
 afterEach(async () => {
@@ -45,7 +48,8 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((embedded) => embedded.close()));
 });
 
-afterAll(() => {
+afterAll(async () => {
+  await shared?.close();
   rmSync(scratch, { recursive: true, force: true });
 });
 
@@ -77,7 +81,7 @@ async function scalar<T>(c: Client, sql: string, params: unknown[] = []): Promis
 
 describe('startEmbeddedPostgres', () => {
   it('initialises a fresh directory: PostgreSQL 18, durable settings, a socket only this user can use', async () => {
-    const embedded = await start({ dataDir: copyOfTemplate() });
+    const embedded = shared;
     expect(embedded.serverVersion).toMatch(/^18\.\d+$/);
     expect(statSync(join(embedded.dataDir, 'pgdata')).mode & 0o777).toBe(0o700);
     expect(existsSync(join(embedded.dataDir, 'pgdata', 'PG_VERSION'))).toBe(true);
@@ -104,7 +108,7 @@ describe('startEmbeddedPostgres', () => {
   });
 
   it('serves TypeORM with a pool of one: connect, query, transactions committed and rolled back', async () => {
-    const embedded = await start({ dataDir: copyOfTemplate() });
+    const embedded = shared;
     const dataSource = new DataSource({ type: 'postgres', url: embedded.url, extra: { max: 1 } });
     await dataSource.initialize();
     try {
@@ -167,7 +171,7 @@ describe('startEmbeddedPostgres', () => {
   });
 
   it('admits one connection at a time: the next waits until the previous one closes', async () => {
-    const embedded = await start({ dataDir: copyOfTemplate() });
+    const embedded = shared;
     const first = await client(embedded.url);
     await first.query('CREATE TABLE seen (n integer)');
     await first.query('BEGIN');
@@ -187,7 +191,7 @@ describe('startEmbeddedPostgres', () => {
   });
 
   it('hands the connection on at once when a pool of one replaces it (no refusal race)', async () => {
-    const embedded = await start({ dataDir: copyOfTemplate() });
+    const embedded = shared;
     // Idle connections are closed after 5 ms, so most queries open a new connection while the old one closes.
     const pool = new Pool({
       connectionString: embedded.url,
@@ -206,31 +210,31 @@ describe('startEmbeddedPostgres', () => {
   });
 
   it('resets the session when a connection ends abruptly: no open transaction, no leftover settings', async () => {
-    const embedded = await start({ dataDir: copyOfTemplate() });
+    const embedded = shared;
     const setup = await client(embedded.url);
-    await setup.query('CREATE TABLE t (n integer)');
+    await setup.query('CREATE TABLE reset_t (n integer)');
     await setup.end();
 
     const dropped = await client(embedded.url);
     await dropped.query("SET statement_timeout = '4s'");
     await dropped.query('BEGIN');
-    await dropped.query('INSERT INTO t VALUES (1)');
+    await dropped.query('INSERT INTO reset_t VALUES (1)');
     (dropped as unknown as { connection: { stream: Socket } }).connection.stream.destroy();
 
     const next = await client(embedded.url);
     expect(await scalar(next, "SELECT current_setting('statement_timeout') AS value")).toBe('0');
-    expect(await scalar(next, 'SELECT count(*)::int AS value FROM t')).toBe(0);
+    expect(await scalar(next, 'SELECT count(*)::int AS value FROM reset_t')).toBe(0);
     // Not inside the dropped transaction: this one commits on its own.
-    await next.query('INSERT INTO t VALUES (2)');
+    await next.query('INSERT INTO reset_t VALUES (2)');
     await next.end();
     const last = await client(embedded.url);
-    expect(await scalar(last, 'SELECT count(*)::int AS value FROM t')).toBe(1);
+    expect(await scalar(last, 'SELECT count(*)::int AS value FROM reset_t')).toBe(1);
   });
 
   it('does not commit an extended-protocol batch cut off before its Sync', async () => {
-    const embedded = await start({ dataDir: copyOfTemplate() });
+    const embedded = shared;
     const setup = await client(embedded.url);
-    await setup.query('CREATE TABLE t (n integer)');
+    await setup.query('CREATE TABLE batch_t (n integer)');
     await setup.end();
 
     // Parse, Bind, Execute of an INSERT, then the connection dies before Sync.
@@ -241,7 +245,7 @@ describe('startEmbeddedPostgres', () => {
     await received.waitFor('Z');
     socket.write(
       Buffer.concat([
-        wire('P', Buffer.from('\0INSERT INTO t VALUES (1)\0\0\0')),
+        wire('P', Buffer.from('\0INSERT INTO batch_t VALUES (1)\0\0\0')),
         wire('B', Buffer.from('\0\0\0\0\0\0\0\0')),
         wire('E', Buffer.from('\0\0\0\0\0')),
       ]),
@@ -250,7 +254,7 @@ describe('startEmbeddedPostgres', () => {
     socket.destroy();
 
     const next = await client(embedded.url);
-    expect(await scalar(next, 'SELECT count(*)::int AS value FROM t')).toBe(0);
+    expect(await scalar(next, 'SELECT count(*)::int AS value FROM batch_t')).toBe(0);
   });
 
   it('refuses, after the admission timeout, a connection while another stays open (TCP on 127.0.0.1)', async () => {
@@ -278,8 +282,7 @@ describe('startEmbeddedPostgres', () => {
 
 describe('the data directory lock', () => {
   it('refuses a directory already open in this process', async () => {
-    const dataDir = copyOfTemplate();
-    await start({ dataDir });
+    const { dataDir } = shared;
     await expect(startEmbeddedPostgres({ dataDir })).rejects.toThrow(EmbeddedPostgresLockedError);
     await expect(startEmbeddedPostgres({ dataDir })).rejects.toThrow(/already open in this process/);
   });
