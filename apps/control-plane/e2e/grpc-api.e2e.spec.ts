@@ -331,6 +331,25 @@ describe('gRPC ConfigService', () => {
     expect(revoked.agent_token?.revoke_time).toBeInstanceOf(Date);
   });
 
+  it('answers a malformed message with an error status and goes on serving', async () => {
+    const garbage = Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]); // a length prefix past the end
+    const error = await new Promise<ServiceError>((resolve, reject) =>
+      client.makeUnaryRequest(
+        '/wsmon.v1.ConfigService/CreateTest',
+        () => garbage,
+        (bytes: Buffer) => bytes,
+        {},
+        auth(adminKey),
+        (err: ServiceError | null) => (err ? resolve(err) : reject(new Error('accepted garbage'))),
+      ),
+    );
+    expect([status.INTERNAL, status.INVALID_ARGUMENT]).toContain(error.code);
+    const listed = await rpc<ListLocationsResponse>((md, cb) =>
+      client.listLocations({ page_size: 1, page_token: '' }, md, cb),
+    );
+    expect(listed.locations).toHaveLength(1);
+  });
+
   it('serves the standard health service', async () => {
     const definition = grpc.loadPackageDefinition(
       loadSync(healthProtoPath, { keepCase: true, enums: String }),

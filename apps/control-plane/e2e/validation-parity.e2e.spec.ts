@@ -1,0 +1,183 @@
+import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { BinaryReader } from '@bufbuild/protobuf/wire';
+import { ConfigServiceClient, type CreateTestResponse, type Test } from '@wsmon/proto';
+import { startTestPostgres, type TestPostgres } from '@wsmon/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  newAdminKey,
+  newSecretKey,
+  restClient,
+  startControlPlane,
+  type ControlPlaneProcess,
+} from './support/control-plane-process';
+
+/**
+ * The one schema behind both APIs: each invalid test below is sent over REST and over gRPC, and
+ * both must name the same fields and rules. The exhaustive rule-by-rule specs are in
+ * libs/contracts; this proves each API runs them.
+ */
+const valid = {
+  name: 'parity',
+  probe: { url: 'wss://x.example/ws' } as Record<string, unknown>,
+  schedule: { interval_s: 60 } as Record<string, unknown>,
+  locations: ['eu-west'],
+};
+
+const probe = (fields: Record<string, unknown>) => ({
+  ...valid,
+  probe: { url: 'wss://x.example/ws', ...fields },
+});
+
+const CASES: [string, Record<string, unknown>, [path: string, rule: string][]][] = [
+  ['missing url', { ...valid, probe: {} }, [['probe.url', 'required']]],
+  ['http scheme', probe({ url: 'http://x.example/' }), [['probe.url', 'ws_scheme']]],
+  ['fragment', probe({ url: 'wss://x.example/#a' }), [['probe.url', 'no_fragment']]],
+  ['timeout too small', probe({ timeout_ms: 99 }), [['probe.timeout_ms', 'min']]],
+  ['timeout too large', probe({ timeout_ms: 30_001 }), [['probe.timeout_ms', 'max']]],
+  ['fractional timeout', probe({ timeout_ms: 1000.5 }), [['probe.timeout_ms', 'integer']]],
+  ['unknown interpretation', probe({ interpretation: 'latency' }), [['probe.interpretation', 'enum']]],
+  ['unknown ping mode', probe({ ping_mode: 'ping' }), [['probe.ping_mode', 'enum']]],
+  ['bad subprotocol', probe({ protocols: ['a b'] }), [['probe.protocols[0]', 'token']]],
+  ['reserved header', probe({ headers: { Upgrade: 'h2c' } }), [['probe.headers.Upgrade', 'reserved_header']]],
+  ['bad cookie', probe({ cookies: 'a=1; oops' }), [['probe.cookies', 'cookie_format']]],
+  [
+    'colon in user',
+    probe({ basic_auth: { username: 'a:b', password: 'p' } }),
+    [['probe.basic_auth.username', 'no_colon']],
+  ],
+  ['bad origin', probe({ origin: 'app.example.com' }), [['probe.origin', 'origin_format']]],
+  [
+    'tls on ws://',
+    probe({ url: 'ws://x.example/', tls: { skip_verify: true } }),
+    [['probe.tls', 'requires_wss']],
+  ],
+  ['not a PEM', probe({ tls: { ca_pem: 'hello' } }), [['probe.tls.ca_pem', 'pem']]],
+  [
+    'operator not allowed',
+    probe({ assertions: [{ type: 'close_code', operator: 'contains', target: 1000 }] }),
+    [['probe.assertions[0].operator', 'enum']],
+  ],
+  [
+    'invalid regex',
+    probe({ assertions: [{ type: 'received_message', operator: 'matches', target: '(' }] }),
+    [['probe.assertions[0].target', 'regex']],
+  ],
+  [
+    'send without ping mode',
+    probe({ send_message: 'hi' }),
+    [['probe.ping_mode', 'required_for_send_message']],
+  ],
+  [
+    'round trip without one',
+    probe({ interpretation: 'round_trip_latency' }),
+    [['probe.ping_mode', 'required_for_round_trip']],
+  ],
+  [
+    'steps without connect',
+    probe({ steps: [{ type: 'send', message: 'x' }] }),
+    [['probe.steps[0].type', 'connect_first']],
+  ],
+  ['unknown probe field', probe({ timeout: 5 }), [['probe.timeout', 'unknown_field']]],
+  ['empty name', { ...valid, name: '' }, [['name', 'min_length']]],
+  ['duplicate tags', { ...valid, tags: ['a', 'a'] }, [['tags[1]', 'unique']]],
+  [
+    'cron and interval',
+    { ...valid, schedule: { cron: '* * * * *', interval_s: 5 } },
+    [['schedule', 'one_of']],
+  ],
+  ['bad cron', { ...valid, schedule: { cron: '61 * * * * *' } }, [['schedule.cron', 'cron']]],
+  ['interval over a week', { ...valid, schedule: { interval_s: 604_801 } }, [['schedule.interval_s', 'max']]],
+  ['no locations', { ...valid, locations: [] }, [['locations', 'min_items']]],
+  ['too many retries', { ...valid, retry: { attempts: 6 } }, [['retry.attempts', 'max']]],
+  ['alert window too long', { ...valid, alert: { for_minutes: 1441 } }, [['alert.for_minutes', 'max']]],
+];
+
+let pg: TestPostgres;
+let cp: ControlPlaneProcess;
+let client: ConfigServiceClient;
+const adminKey = newAdminKey();
+
+beforeAll(async () => {
+  pg = await startTestPostgres();
+  cp = await startControlPlane({
+    DATABASE_URL: await pg.createDatabase('parity'),
+    WSMON_ADMIN_KEY: adminKey,
+    WSMON_SECRET_KEY: newSecretKey(),
+  });
+  await restClient(cp.httpUrl, adminKey)('POST', '/locations', { name: 'eu-west' });
+  client = new ConfigServiceClient(cp.grpcAddress, credentials.createInsecure());
+}, 120_000);
+
+afterAll(async () => {
+  client?.close();
+  await cp?.stop();
+  await pg?.stop();
+});
+
+/** Field violations (field, reason) from google.rpc.Status → google.rpc.BadRequest. */
+function violations(error: ServiceError): [string, string][] {
+  const found: [string, string][] = [];
+  const [bin] = error.metadata.get('grpc-status-details-bin');
+  const status = new BinaryReader(bin as Buffer);
+  while (status.pos < status.len) {
+    const [field, wireType] = status.tag();
+    if (field !== 3) {
+      status.skip(wireType);
+      continue;
+    }
+    const any = new BinaryReader(status.bytes());
+    while (any.pos < any.len) {
+      const [anyField, anyWire] = any.tag();
+      if (anyField !== 2) {
+        any.skip(anyWire);
+        continue;
+      }
+      const badRequest = new BinaryReader(any.bytes());
+      while (badRequest.pos < badRequest.len) {
+        badRequest.tag();
+        const violation = new BinaryReader(badRequest.bytes());
+        let path = '';
+        let reason = '';
+        while (violation.pos < violation.len) {
+          const [f] = violation.tag();
+          const text = violation.string();
+          if (f === 1) path = text;
+          if (f === 3) reason = text;
+        }
+        found.push([path, reason]);
+      }
+    }
+  }
+  return found;
+}
+
+function createOverGrpc(body: Record<string, unknown>): Promise<ServiceError> {
+  const metadata = new Metadata();
+  metadata.set('authorization', `Bearer ${adminKey}`);
+  const test = { id: '', tags: [], revision: 0, ...body } as unknown as Test;
+  return new Promise((resolve, reject) =>
+    client.createTest({ test }, metadata, (error: ServiceError | null, response: CreateTestResponse) =>
+      error ? resolve(error) : reject(new Error(`accepted: ${JSON.stringify(response)}`)),
+    ),
+  );
+}
+
+describe('one validation for REST and gRPC', () => {
+  it('accepts the valid base test on both', async () => {
+    expect((await restClient(cp.httpUrl, adminKey)('POST', '/tests', valid)).status).toBe(201);
+  });
+
+  it.each(CASES)('%s', async (_name, body, expected) => {
+    const rest = await restClient(cp.httpUrl, adminKey)('POST', '/tests', body);
+    expect(rest.status).toBe(400);
+    const restErrors = (rest.body.error.field_errors as { path: string; rule: string }[]).map((e) => [
+      e.path,
+      e.rule,
+    ]);
+    expect(restErrors).toEqual(expected);
+
+    const grpc = await createOverGrpc(body);
+    expect(grpc.code).toBe(status.INVALID_ARGUMENT);
+    expect(violations(grpc)).toEqual(expected.map(([path, rule]) => [`test.${path}`, rule]));
+  });
+});
