@@ -1,7 +1,6 @@
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import * as grpc from '@grpc/grpc-js';
-import { BinaryReader } from '@bufbuild/protobuf/wire';
 import {
   ConfigServiceClient,
   LocationKind,
@@ -29,6 +28,7 @@ import {
   startControlPlane,
   type ControlPlaneProcess,
 } from './support/control-plane-process';
+import { fieldViolations } from './support/grpc-status';
 
 let pg: TestPostgres;
 let cp: ControlPlaneProcess;
@@ -83,43 +83,6 @@ async function callError(promise: Promise<unknown>): Promise<ServiceError> {
     return error as ServiceError;
   }
   throw new Error('the call succeeded');
-}
-
-/** google.rpc.Status → BadRequest field violations, decoded from grpc-status-details-bin. */
-function fieldViolations(error: ServiceError): { field: string; description: string; reason: string }[] {
-  const [bin] = error.metadata.get('grpc-status-details-bin');
-  const statusReader = new BinaryReader(bin as Buffer);
-  const violations: { field: string; description: string; reason: string }[] = [];
-  while (statusReader.pos < statusReader.len) {
-    const [field] = statusReader.tag();
-    if (field !== 3) {
-      statusReader.skip(field === 1 ? 0 : 2);
-      continue;
-    }
-    const any = new BinaryReader(statusReader.bytes());
-    while (any.pos < any.len) {
-      const [anyField] = any.tag();
-      if (anyField !== 2) {
-        any.skip(2);
-        continue;
-      }
-      const badRequest = new BinaryReader(any.bytes());
-      while (badRequest.pos < badRequest.len) {
-        badRequest.tag();
-        const v = new BinaryReader(badRequest.bytes());
-        const violation = { field: '', description: '', reason: '' };
-        while (v.pos < v.len) {
-          const [f] = v.tag();
-          const text = v.string();
-          if (f === 1) violation.field = text;
-          else if (f === 2) violation.description = text;
-          else violation.reason = text;
-        }
-        violations.push(violation);
-      }
-    }
-  }
-  return violations;
 }
 
 describe('gRPC ConfigService', () => {

@@ -1,5 +1,4 @@
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { ConfigServiceClient, type CreateTestResponse, type Test } from '@wsmon/proto';
 import { startTestPostgres, type TestPostgres } from '@wsmon/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import {
   startControlPlane,
   type ControlPlaneProcess,
 } from './support/control-plane-process';
+import { fieldViolations } from './support/grpc-status';
 
 /**
  * The one schema behind both APIs: each invalid test below is sent over REST and over gRPC, and
@@ -114,43 +114,6 @@ afterAll(async () => {
   await pg?.stop();
 });
 
-/** Field violations (field, reason) from google.rpc.Status → google.rpc.BadRequest. */
-function violations(error: ServiceError): [string, string][] {
-  const found: [string, string][] = [];
-  const [bin] = error.metadata.get('grpc-status-details-bin');
-  const status = new BinaryReader(bin as Buffer);
-  while (status.pos < status.len) {
-    const [field, wireType] = status.tag();
-    if (field !== 3) {
-      status.skip(wireType);
-      continue;
-    }
-    const any = new BinaryReader(status.bytes());
-    while (any.pos < any.len) {
-      const [anyField, anyWire] = any.tag();
-      if (anyField !== 2) {
-        any.skip(anyWire);
-        continue;
-      }
-      const badRequest = new BinaryReader(any.bytes());
-      while (badRequest.pos < badRequest.len) {
-        badRequest.tag();
-        const violation = new BinaryReader(badRequest.bytes());
-        let path = '';
-        let reason = '';
-        while (violation.pos < violation.len) {
-          const [f] = violation.tag();
-          const text = violation.string();
-          if (f === 1) path = text;
-          if (f === 3) reason = text;
-        }
-        found.push([path, reason]);
-      }
-    }
-  }
-  return found;
-}
-
 function createOverGrpc(body: Record<string, unknown>): Promise<ServiceError> {
   const metadata = new Metadata();
   metadata.set('authorization', `Bearer ${adminKey}`);
@@ -178,6 +141,8 @@ describe('one validation for REST and gRPC', () => {
 
     const grpc = await createOverGrpc(body);
     expect(grpc.code).toBe(status.INVALID_ARGUMENT);
-    expect(violations(grpc)).toEqual(expected.map(([path, rule]) => [`test.${path}`, rule]));
+    expect(fieldViolations(grpc).map((v) => [v.field, v.reason])).toEqual(
+      expected.map(([path, rule]) => [`test.${path}`, rule]),
+    );
   });
 });
