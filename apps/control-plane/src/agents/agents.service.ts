@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { NotFoundError } from '../common/errors';
-import { LocationsService, toLocationResponse, type LocationResponse } from '../locations/locations.service';
+import { LocationsRepository } from '../locations/locations.repository';
+import { LocationsService, type LocationResponse } from '../locations/locations.service';
 import type { AgentEntity } from './agent.entity';
 import { AgentsRepository } from './agents.repository';
 
@@ -19,29 +20,32 @@ export class AgentsService {
   constructor(
     private readonly agents: AgentsRepository,
     private readonly locations: LocationsService,
+    private readonly locationRows: LocationsRepository,
   ) {}
 
   async list(locationKey: string | undefined): Promise<AgentResponse[]> {
     const location = locationKey === undefined ? undefined : await this.locations.find(locationKey);
-    const rows = await this.agents.list(location?.id);
-    return Promise.all(rows.map((agent) => this.toResponse(agent)));
+    return this.withLocations(await this.agents.list(location?.id));
   }
 
   async get(id: string): Promise<AgentResponse> {
     const agent = await this.agents.find(id);
     if (!agent) throw new NotFoundError('agent', id);
-    return this.toResponse(agent);
+    const [response] = await this.withLocations([agent]);
+    return response!;
   }
 
-  private async toResponse(agent: AgentEntity): Promise<AgentResponse> {
-    const location = toLocationResponse(await this.locations.find(agent.locationId));
-    return {
+  /** One query for all the agents' locations, however many agents. */
+  private async withLocations(agents: AgentEntity[]): Promise<AgentResponse[]> {
+    const locations = await this.locationRows.findByIds([...new Set(agents.map((a) => a.locationId))]);
+    const nameById = new Map(locations.map((l) => [l.id, l.name]));
+    return agents.map((agent) => ({
       id: agent.id,
-      location: { id: location.id, name: location.name },
+      location: { id: agent.locationId, name: nameById.get(agent.locationId) ?? '' },
       hostname: agent.hostname,
       version: agent.version,
       first_seen_at: agent.firstSeenAt.toISOString(),
       last_seen_at: agent.lastSeenAt.toISOString(),
-    };
+    }));
   }
 }

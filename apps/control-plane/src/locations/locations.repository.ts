@@ -24,6 +24,10 @@ export class LocationsRepository {
     return names.length ? this.locations.findBy({ name: In([...names]) }) : Promise.resolve([]);
   }
 
+  findByIds(ids: readonly string[]): Promise<LocationEntity[]> {
+    return ids.length ? this.locations.findBy({ id: In([...ids]) }) : Promise.resolve([]);
+  }
+
   findByName(name: string): Promise<LocationEntity | null> {
     return this.locations.findOneBy({ name });
   }

@@ -30,7 +30,8 @@ export class TestsRepository {
       .addOrderBy('t.id')
       .take(pageSize + 1);
     if (after) query.andWhere('(t.created_at, t.id) > (:createdAt, :id)', after);
-    if (filter.tag !== undefined) query.andWhere(':tag = ANY(t.tags)', { tag: filter.tag });
+    // Containment, not = ANY(): only @> can use the GIN index on tags.
+    if (filter.tag !== undefined) query.andWhere('t.tags @> ARRAY[:tag]::text[]', { tag: filter.tag });
     if (filter.location !== undefined)
       query.andWhere(':location = ANY(t.location_names)', { location: filter.location });
     if (filter.enabled !== undefined) query.andWhere('t.enabled = :enabled', { enabled: filter.enabled });
