@@ -271,6 +271,29 @@ describe('gRPC ConfigService', () => {
     expect((await callError(noMask)).code).toBe(status.INVALID_ARGUMENT);
   });
 
+  it('applies the roles as REST does: editors write tests and locations, not agent tokens', async () => {
+    const editor = await restClient(cp.httpUrl, adminKey)<{ key: string }>('POST', '/api-keys', {
+      name: 'e',
+      role: 'editor',
+    });
+    const created = await rpc<CreateLocationResponse>(
+      (md, cb) =>
+        client.createLocation({ location: { id: '', name: 'by-editor', kind: 0, labels: {} } }, md, cb),
+      editor.body.key,
+    );
+    expect(created.location?.name).toBe('by-editor');
+    const token = rpc<CreateAgentTokenResponse>(
+      (md, cb) => client.createAgentToken({ location_id: 'by-editor', name: 'x' }, md, cb),
+      editor.body.key,
+    );
+    expect((await callError(token)).code).toBe(status.PERMISSION_DENIED);
+    const viewerRead = await rpc<GetLocationResponse>(
+      (md, cb) => client.getLocation({ id: 'by-editor' }, md, cb),
+      viewerKey,
+    );
+    expect(viewerRead.location?.name).toBe('by-editor');
+  });
+
   it('issues and revokes agent tokens', async () => {
     const created = await rpc<CreateAgentTokenResponse>((md, cb) =>
       client.createAgentToken({ location_id: 'eu-west', name: 'rack 1' }, md, cb),
