@@ -1,14 +1,20 @@
-import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+import { LocationEntity } from '../locations/location.entity';
 
 /** An agent, registered by its first connection under its own stable id. */
 @Entity({ name: 'agents' })
 export class AgentEntity {
-  @PrimaryColumn('text')
+  @PrimaryColumn({ type: 'text', primaryKeyConstraintName: 'agents_pkey' })
   id!: string;
 
-  @Index()
+  @Index('agents_location_id')
   @Column({ name: 'location_id', type: 'uuid' })
   locationId!: string;
+
+  /** Never loaded: declared for the foreign key (deleting a location deletes its agents). */
+  @ManyToOne(() => LocationEntity, { nullable: false, onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'location_id', foreignKeyConstraintName: 'agents_location_id_fkey' })
+  location?: LocationEntity;
 
   @Column({ type: 'text' })
   hostname!: string;

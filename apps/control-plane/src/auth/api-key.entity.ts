@@ -1,10 +1,12 @@
-import { Column, CreateDateColumn, Entity, PrimaryColumn } from 'typeorm';
+import { Check, Column, CreateDateColumn, Entity, PrimaryColumn, Unique } from 'typeorm';
 import type { Role } from '@wsmon/contracts';
 
 /** An API key; only a hash of its secret is kept. */
 @Entity({ name: 'api_keys' })
+@Unique('api_keys_prefix_key', ['prefix'])
+@Check('api_keys_role_check', `role IN ('admin', 'editor', 'viewer')`)
 export class ApiKeyEntity {
-  @PrimaryColumn('uuid')
+  @PrimaryColumn({ type: 'uuid', primaryKeyConstraintName: 'api_keys_pkey' })
   id!: string;
 
   @Column({ type: 'text' })
@@ -13,7 +15,7 @@ export class ApiKeyEntity {
   @Column({ type: 'text' })
   role!: Role;
 
-  @Column({ type: 'text', unique: true })
+  @Column({ type: 'text' })
   prefix!: string;
 
   @Column({ name: 'secret_hash', type: 'text' })

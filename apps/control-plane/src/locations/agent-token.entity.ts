@@ -1,20 +1,36 @@
-import { Column, CreateDateColumn, Entity, Index, PrimaryColumn } from 'typeorm';
+import {
+  Column,
+  CreateDateColumn,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryColumn,
+  Unique,
+} from 'typeorm';
+import { LocationEntity } from './location.entity';
 
 /** A location's credential for its agents; only a hash of the secret is kept. */
 @Entity({ name: 'agent_tokens' })
+@Unique('agent_tokens_prefix_key', ['prefix'])
 export class AgentTokenEntity {
-  @PrimaryColumn('uuid')
+  @PrimaryColumn({ type: 'uuid', primaryKeyConstraintName: 'agent_tokens_pkey' })
   id!: string;
 
-  @Index()
+  @Index('agent_tokens_location_id')
   @Column({ name: 'location_id', type: 'uuid' })
   locationId!: string;
+
+  /** Never loaded: declared for the foreign key (deleting a location deletes its tokens). */
+  @ManyToOne(() => LocationEntity, { nullable: false, onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'location_id', foreignKeyConstraintName: 'agent_tokens_location_id_fkey' })
+  location?: LocationEntity;
 
   @Column({ type: 'text' })
   name!: string;
 
   /** Public part of the token, for lookup without scanning hashes. */
-  @Column({ type: 'text', unique: true })
+  @Column({ type: 'text' })
   prefix!: string;
 
   @Column({ name: 'secret_hash', type: 'text' })

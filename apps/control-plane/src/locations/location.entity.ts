@@ -1,12 +1,14 @@
-import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import { Check, Column, CreateDateColumn, Entity, PrimaryColumn, Unique, UpdateDateColumn } from 'typeorm';
 import type { LocationKind } from '@wsmon/contracts';
 
 @Entity({ name: 'locations' })
+@Unique('locations_name_key', ['name'])
+@Check('locations_kind_check', `kind IN ('private', 'managed')`)
 export class LocationEntity {
-  @PrimaryColumn('uuid')
+  @PrimaryColumn({ type: 'uuid', primaryKeyConstraintName: 'locations_pkey' })
   id!: string;
 
-  @Column({ type: 'text', unique: true })
+  @Column({ type: 'text' })
   name!: string;
 
   @Column({ type: 'text' })
@@ -15,7 +17,7 @@ export class LocationEntity {
   @Column({ type: 'text', nullable: true })
   region!: string | null;
 
-  @Column({ type: 'jsonb', default: () => "'{}'::jsonb" })
+  @Column({ type: 'jsonb', default: {} })
   labels!: Record<string, string>;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })

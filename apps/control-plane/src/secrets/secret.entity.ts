@@ -3,7 +3,7 @@ import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } fro
 /** A secret's value, encrypted (AES-256-GCM); the API never returns it. */
 @Entity({ name: 'secrets' })
 export class SecretEntity {
-  @PrimaryColumn('text')
+  @PrimaryColumn({ type: 'text', primaryKeyConstraintName: 'secrets_pkey' })
   name!: string;
 
   /** iv (12 bytes) + auth tag (16 bytes) + ciphertext. */
