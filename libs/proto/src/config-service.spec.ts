@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   addHealthAndReflection,
+  AgentServiceClient,
   ConfigServiceClient,
   ConfigServiceService,
   HEALTH_SERVICE,
@@ -306,7 +307,11 @@ describe(CONFIG_SERVICE, { timeout: 10_000 }, () => {
         stream.end();
       });
     try {
-      const [services, file] = await ask([{ list_services: '' }, { file_containing_symbol: CONFIG_SERVICE }]);
+      const [services, file, agentFile] = await ask([
+        { list_services: '' },
+        { file_containing_symbol: CONFIG_SERVICE },
+        { file_containing_symbol: AgentServiceClient.serviceName },
+      ]);
       expect(services?.list_services_response?.service.map((s) => s.name).sort()).toEqual(
         [CONFIG_SERVICE, HEALTH_SERVICE].sort(),
       );
@@ -315,11 +320,28 @@ describe(CONFIG_SERVICE, { timeout: 10_000 }, () => {
         fromBinary(FileDescriptorProtoSchema, bytes),
       );
       const config = files.find((f) => f.package === 'wsmon.v1');
-      expect(config?.service.map((s) => s.name)).toEqual(['ConfigService']);
+      // proto-loader rebuilds one descriptor per package: the file holding ConfigService holds every
+      // service of wsmon.v1, described whether or not this server serves it.
+      expect(config?.service.map((s) => s.name).sort()).toEqual(['AgentService', 'ConfigService']);
       const test = config?.messageType.find((m) => m.name === 'Test');
       expect(test?.field.map((f) => f.name)).toEqual(expect.arrayContaining(['create_time', 'update_time']));
       expect(config?.dependency).toEqual(['google_protobuf.proto']);
       expect(unresolvedReferences(files)).toEqual([]);
+
+      const agentFiles = (agentFile?.file_descriptor_response?.file_descriptor_proto ?? []).map((bytes) =>
+        fromBinary(FileDescriptorProtoSchema, bytes),
+      );
+      const connect = agentFiles
+        .find((f) => f.package === 'wsmon.v1')
+        ?.service.find((s) => s.name === 'AgentService')
+        ?.method.find((m) => m.name === 'Connect');
+      expect(connect).toMatchObject({
+        inputType: '.wsmon.v1.ConnectRequest',
+        outputType: '.wsmon.v1.ConnectResponse',
+        clientStreaming: true,
+        serverStreaming: true,
+      });
+      expect(unresolvedReferences(agentFiles)).toEqual([]);
     } finally {
       reflection.close();
     }

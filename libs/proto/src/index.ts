@@ -3,6 +3,7 @@
  * and server types generated from `proto/` (never edited by hand: `npm run proto:generate`), and the
  * runtime helpers every gRPC server of wsmon uses.
  */
+export * from './generated/wsmon/v1/agent';
 export * from './generated/wsmon/v1/config';
 export { addHealthAndReflection, HEALTH_SERVICE } from './health-and-reflection';
 export { CONFIG_PROTO, protoFiles, type ProtoFiles } from './proto-files';
