@@ -328,6 +328,9 @@ describe.each(['postgres', 'embedded'] as const)('REST API on %s', (backend) => 
       );
       expect(test.status).toBe(201);
       expect((await admin('PUT', '/secrets/CHAT_TOKEN', { value: `${value}-2` })).status).toBe(200);
+      // Agents hold the resolved value: a new value must reach them as a new revision of the test.
+      const afterRotation = await admin<any>('GET', `/tests/${test.body.id}`);
+      expect(afterRotation.body.revision).toBeGreaterThan(test.body.revision);
       const everything = JSON.stringify([
         (await admin('GET', '/secrets')).body,
         (await admin('GET', `/tests/${test.body.id}`)).body,

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, type Repository } from 'typeorm';
+import { secretReferencePattern } from '../tests/tests.repository';
 import { SecretEntity } from './secret.entity';
 
 @Injectable()
@@ -29,8 +30,21 @@ export class SecretsRepository {
     return this.secrets.insert(secret);
   }
 
-  save(secret: SecretEntity): Promise<SecretEntity> {
-    return this.secrets.save(secret);
+  /**
+   * Replaces a secret's value and, in the same transaction, gives every test that references it a
+   * new configuration revision: agents hold configurations with secrets resolved, and only a new
+   * revision makes them take the new value. Atomic, so a crash cannot leave agents on the old one.
+   */
+  async replaceValue(name: string, sealed: Buffer): Promise<SecretEntity | null> {
+    return this.secrets.manager.transaction(async (manager) => {
+      const updated = await manager.update(SecretEntity, { name }, { sealed });
+      if (!updated.affected) return null;
+      await manager.query(
+        `UPDATE tests SET revision = nextval('config_revision'), updated_at = now() WHERE probe::text ~ $1`,
+        [secretReferencePattern(name)],
+      );
+      return manager.findOneBy(SecretEntity, { name });
+    });
   }
 
   async delete(name: string): Promise<void> {

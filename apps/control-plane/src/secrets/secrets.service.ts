@@ -50,10 +50,9 @@ export class SecretsService {
 
   async update(name: string, body: unknown): Promise<SecretResponse> {
     const { value } = validated(secretValueSchema, body);
-    const secret = await this.secrets.find(name);
-    if (!secret) throw new NotFoundError('secret', name);
-    secret.sealed = this.cipher.seal(name, value);
-    return toSecretResponse(await this.secrets.save(secret));
+    const updated = await this.secrets.replaceValue(name, this.cipher.seal(name, value));
+    if (!updated) throw new NotFoundError('secret', name);
+    return toSecretResponse(updated);
   }
 
   async list(): Promise<SecretResponse[]> {

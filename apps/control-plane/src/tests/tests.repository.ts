@@ -69,10 +69,15 @@ export class TestsRepository {
     const rows = await this.tests
       .createQueryBuilder('t')
       .select('t.name', 'name')
-      .where(`t.probe::text ~ :pattern`, { pattern: `\\{\\{\\s*secrets\\.${name}\\s*\\}\\}` })
+      .where('t.probe::text ~ :pattern', { pattern: secretReferencePattern(name) })
       .getRawMany<{ name: string }>();
     return rows.map((r) => r.name);
   }
+}
+
+/** A PostgreSQL regex for `{{ secrets.NAME }}` in a probe's JSON text (names are [A-Za-z0-9_]). */
+export function secretReferencePattern(name: string): string {
+  return `\\{\\{\\s*secrets\\.${name}\\s*\\}\\}`;
 }
 
 async function nextRevision(manager: EntityManager): Promise<string> {
