@@ -3,3 +3,4 @@ export * from './probe-config.schema';
 export * from './probe-result';
 export * from './resources.schema';
 export * from './secret-references';
+export * from './environment';

@@ -1,5 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
-import { parseInput } from '@wsmon/contracts';
+import { EnvironmentError, parseEnvironment } from '@wsmon/contracts';
 import { z } from 'zod';
 
 /** The control plane's configuration: the environment, validated once at start. */
@@ -45,26 +45,18 @@ const envSchema = z.object({
 /** Variables whose values are credentials (a URL may carry a password): never echoed. */
 const SENSITIVE = new Set(['DATABASE_URL', 'WSMON_ADMIN_KEY', 'WSMON_SECRET_KEY']);
 
-/** Thrown with one line per bad variable; main.ts prints it and exits. */
+/** Thrown with one line per bad variable (or a missing requirement); main.ts prints it and exits 2. */
 export class ConfigError extends Error {}
 
 export function loadAppConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
-  // Empty variables count as unset: `FOO= cmd` is a common way to clear one.
-  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = parseInput(envSchema, present);
-  if (!parsed.ok) {
-    throw new ConfigError(
-      `invalid environment:\n${parsed.errors
-        .map((e) => {
-          // The raw text as set: a coerced value (NaN for "eighty") would say less.
-          const raw = present[e.path];
-          const shown = raw === undefined || SENSITIVE.has(e.path) ? '' : ` (got ${JSON.stringify(raw)})`;
-          return `  ${e.message}${shown}`;
-        })
-        .join('\n')}`,
-    );
+  let v: z.output<typeof envSchema>;
+  try {
+    v = parseEnvironment(envSchema, env, SENSITIVE);
+  } catch (error) {
+    if (error instanceof EnvironmentError) throw new ConfigError(error.message);
+    throw error;
   }
-  const v = parsed.value;
+
   return {
     databaseUrl: v.DATABASE_URL,
     dataDir: isAbsolute(v.WSMON_DATA_DIR) ? v.WSMON_DATA_DIR : resolve(v.WSMON_DATA_DIR),
