@@ -23,6 +23,7 @@ function boundaries({ testCode }) {
     depConstraints: [
       { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [] },
       { sourceTag: 'type:proto', onlyDependOnLibsWithTags: [] },
+      { sourceTag: 'type:runtime', onlyDependOnLibsWithTags: [] },
       { sourceTag: 'type:engine', onlyDependOnLibsWithTags: ['type:contracts', ...harness] },
       { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:contracts', 'type:engine'] },
       { sourceTag: 'scope:agent', notDependOnLibsWithTags: ['scope:control-plane', 'scope:cli'] },
@@ -30,7 +31,7 @@ function boundaries({ testCode }) {
       { sourceTag: 'scope:control-plane', notDependOnLibsWithTags: ['scope:agent', 'scope:cli'] },
       {
         sourceTag: 'type:app',
-        onlyDependOnLibsWithTags: ['type:contracts', 'type:engine', 'type:proto', ...harness],
+        onlyDependOnLibsWithTags: ['type:contracts', 'type:engine', 'type:proto', 'type:runtime', ...harness],
       },
     ],
   };

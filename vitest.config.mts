@@ -10,6 +10,7 @@ export default defineConfig({
       '@wsmon/probe': lib('probe'),
       '@wsmon/proto': lib('proto'),
       '@wsmon/testing': lib('testing'),
+      '@wsmon/runtime': lib('runtime'),
     },
   },
   test: {

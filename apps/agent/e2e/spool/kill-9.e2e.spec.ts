@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DirectoryLockedError } from '../../src/spool/directory-lock';
+import { DirectoryLockedError } from '@wsmon/runtime';
 import { ResultSpool, type SpoolIncident } from '../../src/spool/result-spool';
 import { isIntact, type SpooledRecord } from './spooled-record';
 

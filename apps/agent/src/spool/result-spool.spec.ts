@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { emptyProbeTimings, type ProbeTimings } from '@wsmon/contracts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DirectoryLockedError } from './directory-lock';
+import { DirectoryLockedError } from '@wsmon/runtime';
 import { ResultSpool, type ResultSpoolOptions, type SpoolIncident } from './result-spool';
 import { encodeFrame, FRAME_HEADER_BYTES } from './spool-frame';
 

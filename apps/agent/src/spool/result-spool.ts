@@ -1,6 +1,6 @@
 import { mkdir, open, readdir, readFile, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { acquireDirectoryLock, type DirectoryLock } from './directory-lock';
+import { acquireDirectoryLock, type DirectoryLock } from '@wsmon/runtime';
 import {
   decodeFrame,
   encodeFrame,

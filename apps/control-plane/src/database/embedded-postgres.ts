@@ -1,25 +1,22 @@
-import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   fsyncSync,
-  linkSync,
   lstatSync,
   mkdirSync,
   openSync,
   readdirSync,
-  readFileSync,
   realpathSync,
   renameSync,
   rmdirSync,
   rmSync,
   statSync,
   unlinkSync,
-  writeSync,
 } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { hostname, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { acquireDirectoryLock, DirectoryLockedError, type DirectoryLock } from '@wsmon/runtime';
 import { PGlite } from '@electric-sql/pglite';
 import { NodeFS } from '@electric-sql/pglite/nodefs';
 
@@ -117,9 +114,6 @@ const SOCKET_NAME = `.s.PGSQL.${SOCKET_PORT}`;
 /** sun_path is 104 bytes on macOS, 108 on Linux, both including the terminating NUL. */
 const MAX_SOCKET_PATH_BYTES = 103;
 const DEFAULT_ADMISSION_TIMEOUT_MS = 10_000;
-const LOCK_ATTEMPTS_MS = 2_000;
-const TAKEOVER_STALE_MS = 10_000;
-const INCOMPLETE_LOCK_GRACE_MS = 1_000;
 
 /**
  * PGlite's defaults (single-user mode, no parallel workers, io_method=sync, ...) without `-F`, plus the
@@ -323,204 +317,17 @@ function removeStaleSocket(path: string): void {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// The data directory lock
+// The data directory lock (shared with the agent's spool: @wsmon/runtime)
 
-interface LockOwner {
-  readonly pid: number;
-  /** Field 22 of /proc/<pid>/stat (Linux): tells a reused PID from the owner. */
-  readonly processStart?: string;
-  readonly hostname: string;
-  readonly since: string;
-  readonly token: string;
-}
-
-interface DataDirLock {
-  release(): void;
-}
-
-/** Locks held by this process, by lock file path: a PID check cannot tell them from a stale lock. */
-const heldLocks = new Set<string>();
-
-async function acquireDataDirLock(dataDir: string): Promise<DataDirLock> {
-  const lockPath = join(dataDir, LOCK_FILE);
-  if (heldLocks.has(lockPath)) {
-    throw new EmbeddedPostgresLockedError(
-      dataDir,
-      process.pid,
-      `embedded PostgreSQL: data directory ${dataDir} is already open in this process`,
-    );
-  }
-  const me: LockOwner = {
-    pid: process.pid,
-    processStart: processStartTime(process.pid),
-    hostname: hostname(),
-    since: new Date().toISOString(),
-    token: randomBytes(12).toString('hex'),
-  };
-  const deadline = Date.now() + LOCK_ATTEMPTS_MS;
-  for (;;) {
-    if (createLockFile(lockPath, me)) {
-      heldLocks.add(lockPath);
-      return {
-        release() {
-          heldLocks.delete(lockPath);
-          const owner = readLockFile(lockPath);
-          if (typeof owner === 'object' && owner.token === me.token) unlinkSync(lockPath);
-        },
-      };
-    }
-    const owner = readLockFile(lockPath);
-    if (owner === 'invalid' && lockAgeMs(lockPath) < INCOMPLETE_LOCK_GRACE_MS && Date.now() < deadline) {
-      // Possibly being written by a process on a filesystem without hard links (see createLockFile).
-      await sleep(50);
-      continue;
-    }
-    if (typeof owner === 'object' && isAlive(owner)) {
-      throw new EmbeddedPostgresLockedError(
-        dataDir,
-        owner.pid,
-        `embedded PostgreSQL: data directory ${dataDir} is in use by process ${owner.pid} on ${owner.hostname} ` +
-          `(since ${owner.since}). Stop that process, or use another data directory. If no such process ` +
-          `exists, delete ${lockPath}.`,
-      );
-    }
-    if (owner !== 'missing') await removeStaleLock(lockPath, owner, deadline);
-    if (Date.now() > deadline) throw new Error(`embedded PostgreSQL: could not lock ${lockPath}`);
-  }
-}
-
-/** Creates the lock file, complete, atomically: written aside, then hard-linked into place. */
-function createLockFile(lockPath: string, owner: LockOwner): boolean {
-  const content = `${JSON.stringify(owner)}\n`;
-  const temporary = `${lockPath}.${owner.pid}.${owner.token}`;
-  const fd = openSync(temporary, 'wx', 0o600);
+async function acquireDataDirLock(dataDir: string): Promise<DirectoryLock> {
   try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    linkSync(temporary, lockPath);
-    return true;
+    return await acquireDirectoryLock(dataDir, LOCK_FILE, 'embedded PostgreSQL');
   } catch (error) {
-    if (errorCode(error) === 'EEXIST') return false;
-    if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].includes(errorCode(error) ?? '')) throw error;
-  } finally {
-    unlinkSync(temporary);
-  }
-  // A filesystem without hard links: exclusive create, a reader may briefly see it empty.
-  let lockFd: number;
-  try {
-    lockFd = openSync(lockPath, 'wx', 0o600);
-  } catch (error) {
-    if (errorCode(error) === 'EEXIST') return false;
+    if (error instanceof DirectoryLockedError) {
+      throw new EmbeddedPostgresLockedError(dataDir, error.ownerPid, error.message);
+    }
     throw error;
   }
-  try {
-    writeSync(lockFd, content);
-    fsyncSync(lockFd);
-  } finally {
-    closeSync(lockFd);
-  }
-  return true;
-}
-
-function readLockFile(lockPath: string): LockOwner | 'missing' | 'invalid' {
-  let text: string;
-  try {
-    text = readFileSync(lockPath, 'utf8');
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return 'missing';
-    throw error;
-  }
-  try {
-    const owner = JSON.parse(text) as Partial<LockOwner>;
-    if (Number.isSafeInteger(owner.pid) && (owner.pid ?? 0) > 0 && typeof owner.token === 'string') {
-      return owner as LockOwner;
-    }
-  } catch {
-    // invalid
-  }
-  return 'invalid';
-}
-
-function isAlive(owner: LockOwner): boolean {
-  // This process holds no lock on the directory (checked first), so the lock is from an earlier process
-  // that had the same PID: usual in containers, where the server is often PID 1 on every start.
-  if (owner.pid === process.pid) return false;
-  try {
-    process.kill(owner.pid, 0);
-  } catch (error) {
-    if (errorCode(error) === 'ESRCH') return false;
-    // EPERM: the process exists (another user's).
-  }
-  const start = processStartTime(owner.pid);
-  return start === undefined || owner.processStart === undefined || start === owner.processStart;
-}
-
-/**
- * Removes a stale lock. Two processes may find the same stale lock: the takeover runs under a second lock
- * (a directory), and the lock file is removed only if it still is the stale one, never a fresh lock taken in
- * the meantime.
- */
-async function removeStaleLock(
-  lockPath: string,
-  stale: LockOwner | 'invalid',
-  deadline: number,
-): Promise<void> {
-  const takeover = `${lockPath}.takeover`;
-  for (;;) {
-    try {
-      mkdirSync(takeover);
-      break;
-    } catch (error) {
-      if (errorCode(error) !== 'EEXIST') throw error;
-    }
-    try {
-      if (Date.now() - statSync(takeover).mtimeMs > TAKEOVER_STALE_MS) rmdirSync(takeover);
-    } catch {
-      // gone meanwhile
-    }
-    if (Date.now() > deadline) return;
-    await sleep(20);
-  }
-  try {
-    const current = readLockFile(lockPath);
-    const unchanged =
-      typeof current === 'object' && typeof stale === 'object'
-        ? current.token === stale.token
-        : current === 'invalid' && stale === 'invalid';
-    if (unchanged) unlinkSync(lockPath);
-  } finally {
-    rmdirSync(takeover);
-  }
-}
-
-function lockAgeMs(lockPath: string): number {
-  try {
-    return Date.now() - statSync(lockPath).mtimeMs;
-  } catch {
-    return Infinity;
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((done) => setTimeout(done, ms));
-}
-
-function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // pid (comm) state ppid ...: comm may hold spaces and parentheses; fields resume after the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-function errorCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
 }
 
 // ---------------------------------------------------------------------------------------------------------

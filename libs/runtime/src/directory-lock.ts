@@ -54,8 +54,8 @@ const held = new Set<string>();
  * A lock whose owner is alive makes this fail with {@link DirectoryLockedError}; a lock left by a process
  * that is gone (kill -9, crash, a PID since reused by another program) is taken over.
  *
- * Written for the result spool; the control plane's embedded PostgreSQL guards its data directory the same
- * way (the agent may not import control-plane code).
+ * The agent's result spool and the control plane's embedded PostgreSQL both guard their directories with
+ * it.
  */
 export async function acquireDirectoryLock(
   dir: string,

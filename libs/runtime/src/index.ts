@@ -1,0 +1,1 @@
+export { acquireDirectoryLock, DirectoryLockedError, type DirectoryLock } from './directory-lock';
