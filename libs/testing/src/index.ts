@@ -9,3 +9,4 @@ export {
 } from './ws-target-zoo';
 export { DNS_SERVFAIL_NAME, DNS_SILENT_NAME, startTestDnsServer, type TestDnsServer } from './dns-server';
 export { startTestPostgres, type TestPostgres, type TestPostgresOptions } from './postgres';
+export { spawnAckingChild, type AckingChild } from './acking-child';

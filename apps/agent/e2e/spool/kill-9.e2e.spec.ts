@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DirectoryLockedError } from '@wsmon/runtime';
+import { spawnAckingChild, type AckingChild } from '@wsmon/testing';
 import { ResultSpool, type SpoolIncident } from '../../src/spool/result-spool';
 import { isIntact, type SpooledRecord } from './spooled-record';
 
@@ -23,55 +24,9 @@ afterAll(() => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-interface Appender {
-  readonly child: ChildProcess;
-  /** Sequences whose append resolved in the child, in the order printed. */
-  readonly acks: number[];
-  /** The highest sequence whose acknowledgement resolved in the child. */
-  readonly acknowledged: () => number;
-  readonly ready: Promise<number>;
-  waitForAcks(count: number): Promise<void>;
-  readonly closed: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
-}
-
-function startAppender(dir: string): Appender {
-  const input = { dir, ...SPOOL, acknowledge: { every: 25, lag: 60 } };
-  const child = spawn(process.execPath, ['--import', 'tsx', APPENDER, JSON.stringify(input)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  const acks: number[] = [];
-  let acknowledged = 0;
-  const waiters: Array<{ count: number; done: () => void }> = [];
-  let stderr = '';
-  let pending = '';
-  let markReady: (pid: number) => void = () => undefined;
-  const ready = new Promise<number>((done) => (markReady = done));
-  child.stdout.on('data', (chunk: Buffer) => {
-    const lines = (pending + chunk.toString()).split('\n');
-    pending = lines.pop()!;
-    for (const line of lines) {
-      const [word, value] = line.split(' ');
-      if (word === 'READY') markReady(Number(value));
-      if (word === 'ACK') acks.push(Number(value));
-      if (word === 'ACKED') acknowledged = Math.max(acknowledged, Number(value));
-    }
-    for (const waiter of waiters.filter((w) => acks.length >= w.count)) waiter.done();
-  });
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((done) =>
-    child.once('close', (code, signal) => {
-      children.delete(child);
-      done({ code, signal, stderr });
-    }),
-  );
-  const waitForAcks = (count: number) =>
-    new Promise<void>((done, fail) => {
-      if (acks.length >= count) return done();
-      waiters.push({ count, done });
-      void closed.then(({ code, stderr: text }) => fail(new Error(`the appender exited (${code}): ${text}`)));
-    });
-  return { child, acks, acknowledged: () => acknowledged, ready, waitForAcks, closed };
+/** The appender child: `ACK <sequence>` once an append resolved, `ACKED <sequence>` once an acknowledge did. */
+function startAppender(dir: string): AckingChild {
+  return spawnAckingChild(APPENDER, { dir, ...SPOOL, acknowledge: { every: 25, lag: 60 } }, children);
 }
 
 /** Everything the spool holds, opened the way the agent opens it after a crash. */
@@ -110,7 +65,7 @@ describe('the result spool under kill -9', () => {
       // Sequences go on from where the previous process stopped, never reused.
       expect(Math.min(...appender.acks)).toBeGreaterThan(lastSequence);
       acked.push(...appender.acks);
-      acknowledged = Math.max(acknowledged, appender.acknowledged());
+      acknowledged = Math.max(acknowledged, appender.last('ACKED') ?? 0);
 
       const { records, stats, incidents } = await contentAfterRestart(dir); // takes over the stale lock
       const sequences = records.map((entry) => entry.sequence);

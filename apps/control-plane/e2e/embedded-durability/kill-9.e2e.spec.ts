@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { spawnAckingChild, type AckingChild } from '@wsmon/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedPostgresLockedError, startEmbeddedPostgres } from '../../src/database/embedded-postgres';
 
@@ -31,54 +32,16 @@ afterAll(() => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-interface Writer {
-  readonly child: ChildProcess;
-  /** Every row whose COMMIT returned in the child, in order. */
-  readonly acks: number[];
-  readonly ready: Promise<number>;
-  waitForAcks(count: number): Promise<void>;
-  /** Resolves once the child has exited and its output is read to the end. */
-  readonly closed: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+/** The writer child: `READY <pid>`, then `ACK <n>` after each COMMIT returned. */
+function startWriter(input: {
+  dataDir: string;
+  asyncCommit?: boolean;
+  checkpointEvery?: number;
+}): AckingChild {
+  return spawnAckingChild(WRITER, input, children);
 }
 
-function startWriter(input: { dataDir: string; asyncCommit?: boolean; checkpointEvery?: number }): Writer {
-  const child = spawn(process.execPath, ['--import', 'tsx', WRITER, JSON.stringify(input)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  const acks: number[] = [];
-  const waiters: Array<{ count: number; done: () => void }> = [];
-  let stderr = '';
-  let pending = '';
-  let markReady: (pid: number) => void = () => undefined;
-  const ready = new Promise<number>((done) => (markReady = done));
-  child.stdout.on('data', (chunk: Buffer) => {
-    const lines = (pending + chunk.toString()).split('\n');
-    pending = lines.pop()!;
-    for (const line of lines) {
-      const [word, value] = line.split(' ');
-      if (word === 'READY') markReady(Number(value));
-      if (word === 'ACK') acks.push(Number(value));
-    }
-    for (const waiter of waiters.filter((w) => acks.length >= w.count)) waiter.done();
-  });
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((done) =>
-    child.once('close', (code, signal) => {
-      children.delete(child);
-      done({ code, signal, stderr });
-    }),
-  );
-  const waitForAcks = (count: number) =>
-    new Promise<void>((done, fail) => {
-      if (acks.length >= count) return done();
-      waiters.push({ count, done });
-      void closed.then(({ code, stderr: text }) => fail(new Error(`the writer exited (${code}): ${text}`)));
-    });
-  return { child, acks, ready, waitForAcks, closed };
-}
-
-async function killMidStream(writer: Writer, afterAcks: number): Promise<number[]> {
+async function killMidStream(writer: AckingChild, afterAcks: number): Promise<number[]> {
   await writer.waitForAcks(afterAcks);
   writer.child.kill('SIGKILL'); // while it goes on committing: a transaction is in flight
   const { signal, stderr } = await writer.closed;
