@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { assertProbeConfig, parseProbeConfig, type ProbeConfig } from './probe-config.schema';
 import { SECRET_NAME, parseInput, secretInputSchema } from './resources.schema';
-import { SECRET_REFERENCE, secretReferences, withoutSecretReferences } from './secret-references';
+import {
+  MissingSecretError,
+  resolveSecretReferences,
+  SECRET_REFERENCE,
+  secretReferences,
+  withoutSecretReferences,
+} from './secret-references';
 
 // ---------- factories ----------
 
@@ -174,5 +180,64 @@ describe(secretReferences.name, () => {
     const probe = config({ headers: { Authorization: `Bearer ${ref('TOKEN')}` } });
     expect(secretReferences(probe)).toEqual(['TOKEN']);
     expect(secretReferences(probe)).toEqual(['TOKEN']);
+  });
+});
+
+describe(resolveSecretReferences.name, () => {
+  const values = new Map([
+    ['TOKEN', 't0ken-value'],
+    ['SESSION', 'sess-value'],
+    ['PASS', 'p@ss'],
+  ]);
+  const config = (overrides: Record<string, unknown>) =>
+    assertProbeConfig({ url: 'wss://x.example/ws', ...overrides });
+
+  it('replaces references in headers, cookies, basic auth and messages, and leaves the input as it was', () => {
+    const input = config({
+      headers: { 'X-Api-Key': 'Bearer {{ secrets.TOKEN }}', 'X-Plain': 'plain' },
+      cookies: 'sid={{secrets.SESSION}}; theme=dark',
+      basic_auth: { username: 'me', password: '{{ secrets.PASS }}' },
+      ping_mode: 'message',
+      send_message: '{"auth":"{{ secrets.TOKEN }}"}',
+    });
+    const before = JSON.stringify(input);
+    const resolved = resolveSecretReferences(input, values);
+    expect(resolved.headers).toEqual({ 'X-Api-Key': 'Bearer t0ken-value', 'X-Plain': 'plain' });
+    expect(resolved.cookies).toBe('sid=sess-value; theme=dark');
+    expect(resolved.basic_auth).toEqual({ username: 'me', password: 'p@ss' });
+    expect(resolved.send_message).toBe('{"auth":"t0ken-value"}');
+    expect(JSON.stringify(input)).toBe(before);
+  });
+
+  it('replaces references in send steps only', () => {
+    const resolved = resolveSecretReferences(
+      config({
+        steps: [
+          { type: 'connect' },
+          { type: 'send', message: 'login {{ secrets.TOKEN }}' },
+          { type: 'receive', expect_message: '{{ secrets.TOKEN }}' },
+        ],
+      }),
+      values,
+    );
+    expect(resolved.steps?.[1]).toEqual({ type: 'send', message: 'login t0ken-value' });
+    expect(resolved.steps?.[2]).toMatchObject({ expect_message: '{{ secrets.TOKEN }}' });
+  });
+
+  it('names every secret that has no value', () => {
+    const input = config({
+      headers: { A: '{{ secrets.GONE }}', B: '{{ secrets.TOKEN }} {{ secrets.ALSO_GONE }}' },
+    });
+    expect(() => resolveSecretReferences(input, values)).toThrow(
+      new MissingSecretError(['ALSO_GONE', 'GONE']),
+    );
+  });
+
+  it('takes a value containing $ signs literally', () => {
+    const resolved = resolveSecretReferences(
+      config({ headers: { A: '{{ secrets.X }}' } }),
+      new Map([['X', "a$&b$1c$'"]]),
+    );
+    expect(resolved.headers.A).toBe("a$&b$1c$'");
   });
 });
