@@ -90,6 +90,115 @@ const CASES: [string, Record<string, unknown>, [path: string, rule: string][]][]
   ['no locations', { ...valid, locations: [] }, [['locations', 'min_items']]],
   ['too many retries', { ...valid, retry: { attempts: 6 } }, [['retry.attempts', 'max']]],
   ['alert window too long', { ...valid, alert: { for_minutes: 1441 } }, [['alert.for_minutes', 'max']]],
+  ['not a URL', probe({ url: 'chat gateway' }), [['probe.url', 'url']]],
+  ['unknown ip version', probe({ ip_version: 'v6' }), [['probe.ip_version', 'enum']]],
+  ['subprotocol twice', probe({ protocols: ['chat', 'chat'] }), [['probe.protocols[1]', 'unique']]],
+  ['bad header name', probe({ headers: { 'X Bad': 'v' } }), [['probe.headers["X Bad"]', 'header_name']]],
+  [
+    'header given twice',
+    probe({ headers: { 'X-A': '1', 'x-a': '2' } }),
+    [['probe.headers["x-a"]', 'duplicate_header']],
+  ],
+  [
+    'line break in a header',
+    probe({ headers: { 'X-A': 'a\r\nInjected: 1' } }),
+    [['probe.headers["X-A"]', 'header_value']],
+  ],
+  [
+    'origin twice',
+    probe({ origin: 'https://app.example.com', headers: { Origin: 'https://x.example' } }),
+    [['probe.headers.Origin', 'conflict']],
+  ],
+  [
+    'basic auth without user',
+    probe({ basic_auth: { password: 'p' } }),
+    [['probe.basic_auth.username', 'required']],
+  ],
+  ['bad server name', probe({ tls: { server_name: 'not a host' } }), [['probe.tls.server_name', 'hostname']]],
+  [
+    'too many assertions',
+    probe({
+      assertions: Array.from({ length: 21 }, () => ({ type: 'close_code', operator: 'is', target: 1000 })),
+    }),
+    [['probe.assertions', 'max_items']],
+  ],
+  [
+    'round-trip assertion without a round trip',
+    probe({
+      assertions: [{ type: 'response_time', operator: 'less_than', property: 'round_trip', target: 100 }],
+    }),
+    [['probe.assertions[0].property', 'requires_round_trip']],
+  ],
+  [
+    'certificate assertion on ws://',
+    probe({
+      url: 'ws://x.example/',
+      assertions: [{ type: 'certificate_days_remaining', operator: 'greater_than', target: 7 }],
+    }),
+    [['probe.assertions[0].type', 'requires_wss']],
+  ],
+  [
+    'header assertion on a bad name',
+    probe({ assertions: [{ type: 'header', operator: 'is', property: 'a b', target: 'x' }] }),
+    [['probe.assertions[0].property', 'header_name']],
+  ],
+  [
+    'expect without a message',
+    probe({ expect_message: 'pong' }),
+    [['probe.expect_message', 'requires_ping_mode_message']],
+  ],
+  [
+    'message mode without a message',
+    probe({ ping_mode: 'message' }),
+    [['probe.send_message', 'required_for_ping_mode']],
+  ],
+  [
+    'steps and send_message',
+    probe({ send_message: 'x', steps: [{ type: 'connect' }] }),
+    [['probe.send_message', 'conflicts_with_steps']],
+  ],
+  [
+    'disconnect not last',
+    probe({ steps: [{ type: 'connect' }, { type: 'disconnect' }, { type: 'ping' }] }),
+    [['probe.steps[1].type', 'disconnect_last']],
+  ],
+  [
+    'hold longer than the deadline',
+    probe({ timeout_ms: 1000, steps: [{ type: 'connect' }, { type: 'hold', duration_ms: 1000 }] }),
+    [['probe.steps[1].duration_ms', 'within_timeout']],
+  ],
+  [
+    'close code a client cannot send',
+    probe({ steps: [{ type: 'connect' }, { type: 'disconnect', code: 1001 }] }),
+    [['probe.steps[1].code', 'close_code']],
+  ],
+  [
+    'ping payload over 125 bytes',
+    probe({ steps: [{ type: 'connect' }, { type: 'ping', payload: 'x'.repeat(126) }] }),
+    [['probe.steps[1].payload', 'max_bytes']],
+  ],
+  [
+    'unknown step',
+    probe({ steps: [{ type: 'connect' }, { type: 'sleep' }] }),
+    [['probe.steps[1].type', 'enum']],
+  ],
+  ['name too long', { ...valid, name: 'n'.repeat(201) }, [['name', 'max_length']]],
+  ['description too long', { ...valid, description: 'd'.repeat(2001) }, [['description', 'max_length']]],
+  ['bad tag', { ...valid, tags: ['has space'] }, [['tags[0]', 'format']]],
+  [
+    'too many tags',
+    { ...valid, tags: Array.from({ length: 51 }, (_, i) => `t${i}`) },
+    [['tags', 'max_items']],
+  ],
+  ['bad location name', { ...valid, locations: ['EU West'] }, [['locations[0]', 'format']]],
+  ['location twice', { ...valid, locations: ['eu-west', 'eu-west'] }, [['locations[1]', 'unique']]],
+  ['interval of zero', { ...valid, schedule: { interval_s: 0 } }, [['schedule.interval_s', 'min']]],
+  ['retry delay too long', { ...valid, retry: { delay_ms: 60_001 } }, [['retry.delay_ms', 'max']]],
+  [
+    'alert on no location',
+    { ...valid, alert: { min_failing_locations: 0 } },
+    [['alert.min_failing_locations', 'min']],
+  ],
 ];
 
 let pg: TestPostgres;
