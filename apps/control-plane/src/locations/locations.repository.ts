@@ -28,10 +28,6 @@ export class LocationsRepository {
     return ids.length ? this.locations.findBy({ id: In([...ids]) }) : Promise.resolve([]);
   }
 
-  findByName(name: string): Promise<LocationEntity | null> {
-    return this.locations.findOneBy({ name });
-  }
-
   list(pageSize: number, after: Cursor | undefined): Promise<LocationEntity[]> {
     const query = this.locations
       .createQueryBuilder('l')
@@ -60,10 +56,6 @@ export class LocationsRepository {
 
   findToken(id: string): Promise<AgentTokenEntity | null> {
     return isUuid(id) ? this.tokens.findOneBy({ id }) : Promise.resolve(null);
-  }
-
-  findTokenByPrefix(prefix: string): Promise<AgentTokenEntity | null> {
-    return this.tokens.findOneBy({ prefix });
   }
 
   listTokens(locationId: string): Promise<AgentTokenEntity[]> {

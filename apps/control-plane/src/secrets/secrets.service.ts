@@ -65,10 +65,4 @@ export class SecretsService {
     if (users.length) throw new ConflictError(`secret ${name} is referenced by test(s): ${users.join(', ')}`);
     await this.secrets.delete(name);
   }
-
-  /** Resolves the value for delivery to an agent (the agents issue); never for an API response. */
-  async reveal(name: string): Promise<string | undefined> {
-    const secret = await this.secrets.find(name);
-    return secret ? this.cipher.open(name, secret.sealed) : undefined;
-  }
 }

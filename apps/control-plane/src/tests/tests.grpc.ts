@@ -1,3 +1,4 @@
+import { testInputSchema } from '@wsmon/contracts';
 import type { ConfigServiceServer, Test } from '@wsmon/proto';
 import type { ApiKeysService } from '../auth/api-keys.service';
 import { invalid } from '../common/errors';
@@ -17,8 +18,13 @@ const TEST_FIELDS = [
   'alert',
 ] as const;
 
-/** What a field named in an update mask but left unset resets to: the defaults of a new test. */
-const RESET_VALUES = { description: '', tags: [], enabled: true, retry: {}, alert: {} };
+/** What a field named in an update mask but left unset resets to: its default in the shared schema. */
+const RESET_VALUES = Object.fromEntries(
+  TEST_FIELDS.flatMap((field) => {
+    const fallback = testInputSchema.shape[field].safeParse(undefined);
+    return fallback.success ? [[field, fallback.data]] : [];
+  }),
+);
 
 /** A proto Test as the JSON the REST API takes: the same service validates both. */
 function testJson(test: Test | undefined): Record<string, unknown> {
