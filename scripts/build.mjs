@@ -11,6 +11,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const apps = [
   { project: 'apps/cli', entry: 'src/main.ts', outfile: 'dist/main.js' },
   { project: 'apps/control-plane', entry: 'src/main.ts', outfile: 'dist/main.js', decorators: true },
+  { project: 'apps/agent', entry: 'src/main.ts', outfile: 'dist/main.js' },
 ];
 
 /**

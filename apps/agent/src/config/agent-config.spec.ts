@@ -35,6 +35,8 @@ describe(loadAgentConfig.name, () => {
       httpHost: '127.0.0.1',
       httpPort: 9095,
       concurrency: 50,
+      spoolMaxBytes: 256 * 1024 * 1024,
+      probeModulesPath: undefined,
       debug: false,
     });
     expect(config.dataDir).toMatch(/\.wsmon-agent$/);
@@ -72,6 +74,21 @@ describe(loadAgentConfig.name, () => {
       concurrency: 8,
       debug: true,
     });
+  });
+
+  it('bounds the spool and takes a modules file', () => {
+    const config = loadAgentConfig(
+      env({ WSMON_AGENT_SPOOL_MAX_BYTES: String(8 * 1024 * 1024) }),
+      ['--probe-modules', '/etc/wsmon/modules.json'],
+      readFile,
+    );
+    expect(config).toMatchObject({
+      spoolMaxBytes: 8 * 1024 * 1024,
+      probeModulesPath: '/etc/wsmon/modules.json',
+    });
+    expect(
+      problems(() => loadAgentConfig(env({ WSMON_AGENT_SPOOL_MAX_BYTES: '1000' }), [], readFile)),
+    ).toEqual(['WSMON_AGENT_SPOOL_MAX_BYTES: must be at least 1048576 (got "1000")']);
   });
 
   it('names every bad variable and never echoes the token', () => {

@@ -21,8 +21,16 @@ export interface AgentConfig {
   readonly httpPort: number;
   /** Probes in flight at most; heartbeats report the free slots. */
   readonly concurrency: number;
+  /** Bound of the result spool on disk: past it the oldest unacknowledged results are dropped. */
+  readonly spoolMaxBytes: number;
+  /** The `/probe` modules file (JSON); undefined: only the built-in `ws_handshake`. */
+  readonly probeModulesPath: string | undefined;
   readonly debug: boolean;
 }
+
+const MIB = 1024 * 1024;
+/** 256 MiB hold over a hundred thousand results (1 to 2 kB each): hours of an outage for a busy agent. */
+export const DEFAULT_SPOOL_MAX_BYTES = 256 * MIB;
 
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 const flag = z.enum(['0', '1', 'true', 'false']).transform((v) => v === '1' || v === 'true');
@@ -46,6 +54,13 @@ const envSchema = z
     WSMON_AGENT_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
     WSMON_AGENT_HTTP_PORT: z.coerce.number().int().min(0).max(65_535).default(9095),
     WSMON_AGENT_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(50),
+    WSMON_AGENT_SPOOL_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .min(MIB)
+      .max(1024 * 1024 * MIB)
+      .default(DEFAULT_SPOOL_MAX_BYTES),
+    WSMON_AGENT_PROBE_MODULES: z.string().min(1).optional(),
     WSMON_DEBUG: flag.default(false),
   })
   .superRefine((env, ctx) => {
@@ -68,13 +83,17 @@ const envSchema = z
 /** The token is a credential; it is never echoed in an error. */
 const SENSITIVE = new Set(['WSMON_TOKEN']);
 
-/** Flags override the environment: `--control-plane`, `--data-dir`, `--http-port`, `--concurrency`, `--insecure`, `--debug`. */
+/**
+ * Flags override the environment: `--control-plane`, `--data-dir`, `--http-host`, `--http-port`,
+ * `--concurrency`, `--probe-modules`, `--insecure`, `--debug`.
+ */
 const FLAG_TO_ENV: Record<string, string> = {
   '--control-plane': 'WSMON_CONTROL_PLANE',
   '--data-dir': 'WSMON_AGENT_DATA_DIR',
   '--http-host': 'WSMON_AGENT_HTTP_HOST',
   '--http-port': 'WSMON_AGENT_HTTP_PORT',
   '--concurrency': 'WSMON_AGENT_CONCURRENCY',
+  '--probe-modules': 'WSMON_AGENT_PROBE_MODULES',
 };
 const SWITCH_TO_ENV: Record<string, string> = { '--insecure': 'WSMON_INSECURE', '--debug': 'WSMON_DEBUG' };
 
@@ -127,6 +146,11 @@ export function loadAgentConfig(
     httpHost: v.WSMON_AGENT_HTTP_HOST,
     httpPort: v.WSMON_AGENT_HTTP_PORT,
     concurrency: v.WSMON_AGENT_CONCURRENCY,
+    spoolMaxBytes: v.WSMON_AGENT_SPOOL_MAX_BYTES,
+    probeModulesPath:
+      v.WSMON_AGENT_PROBE_MODULES === undefined || isAbsolute(v.WSMON_AGENT_PROBE_MODULES)
+        ? v.WSMON_AGENT_PROBE_MODULES
+        : resolve(v.WSMON_AGENT_PROBE_MODULES),
     debug: v.WSMON_DEBUG,
   };
 }
