@@ -26,7 +26,18 @@ await build({
   platform: 'node',
   target: 'node20',
   format: 'esm',
-  external: ['ws'],
+  // Nest's optional peers (never loaded here) stay out, as they are not installed.
+  external: ['ws', 'class-validator', 'class-transformer', '@nestjs/websockets', '@nestjs/microservices'],
+  // Bundled CommonJS packages (TypeORM, pg) use what an ES module lacks: require, __filename, __dirname.
+  banner: {
+    js: [
+      "import { createRequire as __benchRequire } from 'node:module';",
+      "import { fileURLToPath as __benchPath } from 'node:url';",
+      'const require = __benchRequire(import.meta.url);',
+      'const __filename = __benchPath(import.meta.url);',
+      "const __dirname = __filename.slice(0, __filename.lastIndexOf('/'));",
+    ].join(' '),
+  },
   tsconfig: 'tsconfig.base.json',
   logLevel: 'warning',
 });

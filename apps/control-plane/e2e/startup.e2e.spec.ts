@@ -2,7 +2,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { restClient, runControlPlaneToExit, startControlPlane } from './support/control-plane-process';
+import {
+  freePort,
+  newAdminKey,
+  restClient,
+  runControlPlaneToExit,
+  startControlPlane,
+} from './support/control-plane-process';
 
 describe('control plane start-up', () => {
   let dataDir: string;
@@ -51,5 +57,55 @@ describe('control plane start-up', () => {
     expect(second.output()).not.toContain('admin API key');
     expect((await restClient(second.httpUrl, key)('GET', '/tests')).status).toBe(200);
     expect(await second.stop()).toBe(0);
+  }, 120_000);
+
+  it('runs an agent for the location local in the embedded setup, which probes the demo test', async () => {
+    const ownDir = await mkdtemp(join(tmpdir(), 'wsmon-local-agent-'));
+    const adminKey = newAdminKey();
+    const cp = await startControlPlane({
+      WSMON_DATA_DIR: ownDir,
+      WSMON_ADMIN_KEY: adminKey,
+      WSMON_LOCAL_AGENT: '1',
+      WSMON_AGENT_HTTP_PORT: String(await freePort()),
+    });
+    try {
+      const api = restClient(cp.httpUrl, adminKey);
+      const tests = await api<{ items: { id: string; name: string; locations: string[] }[] }>(
+        'GET',
+        '/tests',
+      );
+      const demo = tests.body.items.find((t) => t.name === 'demo: control plane echo');
+      expect(demo?.locations).toEqual(['local']);
+      // Its schedule is every 30 s; an on-demand run shows the agent at work without waiting for a slot.
+      type Run = { locations: { location: string; status: string; result: { success: boolean } | null }[] };
+      let done: Run | undefined;
+      // Until the agent has connected the location has none (no_agent); bounded.
+      for (let attempt = 0; attempt < 50; attempt++) {
+        const run = await api<{ id: string }>('POST', `/tests/${demo!.id}/runs`);
+        expect(run.status).toBe(202);
+        done = (await api<Run>('GET', `/runs/${run.body.id}?wait_s=20`)).body;
+        if (done.locations[0]?.status !== 'no_agent') break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(done?.locations).toEqual([
+        expect.objectContaining({
+          location: 'local',
+          status: 'completed',
+          result: expect.objectContaining({ success: true }),
+        }),
+      ]);
+      const agents = await api<{ status: string; location: { name: string } }[]>('GET', '/agents');
+      expect(agents.body).toEqual([
+        expect.objectContaining({
+          status: 'connected',
+          location: expect.objectContaining({ name: 'local' }),
+        }),
+      ]);
+    } finally {
+      // The agent stops first and drains; the control plane then exits cleanly.
+      expect(await cp.stop(), cp.output()).toBe(0);
+      expect(cp.output()).toMatch(/local agent started/);
+      await rm(ownDir, { recursive: true, force: true });
+    }
   }, 120_000);
 });

@@ -1,19 +1,24 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
 import { AgentsController } from './agents/agents.controller';
+import { AgentSessionsService } from './agents/agent-sessions.service';
 import { AgentsService } from './agents/agents.service';
+import { TestCatalog } from './agents/test-catalog';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { ApiKeysController } from './auth/api-keys.controller';
 import { ApiKeysService } from './auth/api-keys.service';
 import { HttpExceptionFilter } from './common/http-exception.filter';
 import { APP_CONFIG, type AppConfig } from './config/app-config';
+import { ChangeBus, LocalChangeBus, PgChangeBus } from './database/change-bus';
 import { dataSourceOptions } from './database/data-source-options';
 import { PersistenceModule } from './database/persistence.module';
 import { GrpcServer } from './grpc/grpc.server';
 import { HealthController } from './health/health.controller';
 import { AgentTokensController, LocationsController } from './locations/locations.controller';
 import { LocationsService } from './locations/locations.service';
+import { ResultsModule } from './results/results.module';
 import { SecretCipher } from './secrets/secret-cipher';
 import { SecretsController } from './secrets/secrets.controller';
 import { SecretsService } from './secrets/secrets.service';
@@ -45,9 +50,10 @@ export class TestsModule {}
 export class SecretsModule {}
 
 @Module({
-  imports: [PersistenceModule, LocationsModule],
+  imports: [PersistenceModule, LocationsModule, ResultsModule],
   controllers: [AgentsController],
-  providers: [AgentsService],
+  providers: [AgentsService, TestCatalog, AgentSessionsService],
+  exports: [AgentSessionsService],
 })
 export class AgentsModule {}
 
@@ -80,6 +86,7 @@ export class AppModule {
         TestsModule,
         SecretsModule,
         AgentsModule,
+        ResultsModule,
       ],
       controllers: [HealthController],
       providers: [
@@ -87,9 +94,17 @@ export class AppModule {
         { provide: SecretCipher, useValue: new SecretCipher(options.secretKey) },
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_FILTER, useClass: HttpExceptionFilter },
+        {
+          provide: ChangeBus,
+          inject: [getDataSourceToken()],
+          useFactory: (dataSource: DataSource): Promise<ChangeBus> =>
+            options.database.embedded
+              ? Promise.resolve(new LocalChangeBus())
+              : PgChangeBus.start(options.database.url, dataSource),
+        },
         GrpcServer,
       ],
-      exports: [APP_CONFIG, SecretCipher],
+      exports: [APP_CONFIG, SecretCipher, ChangeBus],
     };
   }
 }

@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -12,6 +14,7 @@ import {
   startEmbeddedPostgres,
   type EmbeddedPostgres,
 } from './database/embedded-postgres';
+import { startLocalAgent, type LocalAgent } from './local-agent';
 import { resolveSecretKey } from './secrets/secret-key';
 
 /** Bootstrap only: configuration, database, HTTP, shutdown. */
@@ -49,10 +52,25 @@ async function main(): Promise<void> {
   await app.listen(config.httpPort, config.httpHost);
   const base = `http://${config.httpHost}:${config.httpPort}`;
   say(`REST API ${base}/api/v1 · OpenAPI ${base}/api/docs · health ${base}/healthz`);
-  say(`gRPC ${config.grpcHost}:${app.get(GrpcServer).port} (wsmon.v1.ConfigService, health, reflection)`);
+  const grpcAddress = `${config.grpcHost}:${app.get(GrpcServer).port}`;
+  say(`gRPC ${grpcAddress} (wsmon.v1.ConfigService, wsmon.v1.AgentService, health, reflection)`);
   if (bootstrap?.generated) {
     // Printed once, on the first start of an empty database; only its hash is stored.
     process.stdout.write(`\nadmin API key (shown once, keep it): ${bootstrap.key}\n\n`);
+  }
+
+  // Embedded means one machine and no operator yet: run an agent too, so something is monitored.
+  let localAgent: LocalAgent | undefined;
+  if (embedded && config.localAgent) {
+    const host = config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost;
+    const address = (app.getHttpServer() as Server).address() as AddressInfo;
+    localAgent = await startLocalAgent({
+      app,
+      dataDir: config.dataDir,
+      httpUrl: `http://${host}:${address.port}`,
+      grpcAddress,
+      say,
+    });
   }
 
   let stopping = false;
@@ -60,8 +78,9 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     say(`${signal}: shutting down`);
-    void app
-      .close()
+    // The agent goes first: it hands its last results over while the control plane still listens.
+    void (localAgent?.stop() ?? Promise.resolve())
+      .then(() => app.close())
       .then(() => embedded?.close())
       .then(
         () => process.exit(0),

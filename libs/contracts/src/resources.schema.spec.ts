@@ -12,6 +12,8 @@ import {
   locationInputSchema,
   locationPatchSchema,
   parseInput,
+  resultListQuerySchema,
+  runGetQuerySchema,
   secretInputSchema,
   testInputSchema,
   testListQuerySchema,
@@ -937,6 +939,80 @@ describe('testListQuerySchema', () => {
       { path: 'page_token', rule: 'max_length' },
       { path: 'sort', rule: 'unknown_field' },
     );
+  });
+});
+
+// ---------- results and runs ----------
+
+describe('resultListQuerySchema', () => {
+  const { parsed, expectError, expectErrors } = against(resultListQuerySchema);
+
+  it('defaults page_size to 50 and leaves the range and the filters out', () => {
+    expect(parsed({})).toStrictEqual({ page_size: 50 });
+  });
+
+  it('keeps every given filter', () => {
+    const query = {
+      from: '2026-01-01T00:00:00Z',
+      to: '2026-01-01T12:00:00.500+02:00',
+      location: 'eu-west-1',
+      agent: 'agent-7f3a',
+      outcome: 'failure',
+      page_token: 'abc',
+    };
+    expect(parsed({ ...query, page_size: '200' })).toStrictEqual({ ...query, page_size: 200 });
+  });
+
+  it.each(['yesterday', '2026-01-01', '2026-01-01T00:00:00', '1767225600000'])(
+    'rejects from %j, a time without an offset or not a time, with rule format',
+    (from) => {
+      expect(expectError({ from }, 'from', 'format').message).toBe('from: must be a valid datetime');
+    },
+  );
+
+  it('rejects a range that ends before it starts, or is empty, on to', () => {
+    for (const to of ['2026-01-01T00:00:00Z', '2025-12-31T23:00:00Z']) {
+      expect(expectError({ from: '2026-01-01T00:00:00Z', to }, 'to', 'after_from').message).toBe(
+        'to: must be later than from',
+      );
+    }
+    // Compared as instants, not as text.
+    expect(parsed({ from: '2026-01-01T01:00:00+02:00', to: '2026-01-01T00:00:00Z' }).to).toBeDefined();
+  });
+
+  it('rejects an outcome other than success or failure, a location that is not a slug, an empty agent', () => {
+    expectErrors(
+      { outcome: 'ok', location: 'EU', agent: '' },
+      { path: 'outcome', rule: 'enum' },
+      { path: 'location', rule: 'format' },
+      { path: 'agent', rule: 'min_length' },
+    );
+  });
+
+  it('keeps the rules of the plain list query', () => {
+    expectErrors(
+      { page_size: '201', order: 'asc' },
+      { path: 'page_size', rule: 'max' },
+      { path: 'order', rule: 'unknown_field' },
+    );
+  });
+});
+
+describe('runGetQuerySchema', () => {
+  const { parsed, expectError } = against(runGetQuerySchema);
+
+  it('defaults wait_s to 0 and reads it from a string', () => {
+    expect(parsed({})).toStrictEqual({ wait_s: 0 });
+    expect(parsed({ wait_s: '60' })).toStrictEqual({ wait_s: 60 });
+  });
+
+  it.each([
+    ['61', 'max'],
+    ['-1', 'min'],
+    ['1.5', 'integer'],
+    ['soon', 'type'],
+  ])('rejects wait_s %j with rule %s', (wait_s, rule) => {
+    expectError({ wait_s }, 'wait_s', rule);
   });
 });
 

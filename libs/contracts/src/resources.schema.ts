@@ -185,6 +185,11 @@ export type ApiKeyInput = z.output<typeof apiKeyInputSchema>;
 
 export const agentTokenInputSchema = z.strictObject({
   name: z.string().trim().min(1).max(100).default('agent token'),
+  /** When the token stops authenticating (RFC 3339 with an offset); absent: never. Must lie ahead. */
+  expires_at: z.iso
+    .datetime({ offset: true })
+    .refine((v) => Date.parse(v) > Date.now(), 'must be in the future')
+    .optional(),
 });
 export type AgentTokenInput = z.output<typeof agentTokenInputSchema>;
 
@@ -216,6 +221,47 @@ export const testListQuerySchema = listQuerySchema.extend({
   q: z.string().min(1).max(200).optional(),
 });
 export type TestListQuery = z.output<typeof testListQuerySchema>;
+
+// ---------- results and runs ----------
+
+export const RESULT_OUTCOMES = ['success', 'failure'] as const;
+export type ResultOutcome = (typeof RESULT_OUTCOMES)[number];
+
+/** An RFC 3339 time with its offset (`Z` or `+02:00`), as query parameters carry times. */
+const instant = z.iso.datetime({ offset: true });
+
+/** A test's results: slots in [from, to), by default the last 24 hours; newest first. */
+export const resultListQuerySchema = listQuerySchema
+  .extend({
+    /** Inclusive. Default: 24 hours before `to`. */
+    from: instant.optional(),
+    /** Exclusive. Default: now. */
+    to: instant.optional(),
+    /** Only results from the location with this name. */
+    location: slug('location name').optional(),
+    /** Only results of this agent (its `agent_id`). */
+    agent: z.string().min(1).max(128).optional(),
+    outcome: z.enum(RESULT_OUTCOMES).optional(),
+  })
+  .superRefine((query, ctx) => {
+    if (
+      query.from !== undefined &&
+      query.to !== undefined &&
+      Date.parse(query.from) >= Date.parse(query.to)
+    ) {
+      custom(ctx, ['to'], 'after_from', 'must be later than from');
+    }
+  });
+export type ResultListQuery = z.output<typeof resultListQuerySchema>;
+
+/** Longest a client may ask `GET /runs/{id}` to wait for every location to finish. */
+export const RUN_WAIT_S = { min: 0, max: 60 } as const;
+
+export const runGetQuerySchema = z.strictObject({
+  /** Seconds to wait until every location has completed (or has no agent); 0 answers at once. */
+  wait_s: z.preprocess(queryNumber, z.number().int().min(RUN_WAIT_S.min).max(RUN_WAIT_S.max)).default(0),
+});
+export type RunGetQuery = z.output<typeof runGetQuerySchema>;
 
 // ---------- parsing ----------
 

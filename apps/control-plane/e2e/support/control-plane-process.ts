@@ -40,15 +40,18 @@ export interface ControlPlaneProcess {
 export async function startControlPlane(
   env: Record<string, string>,
   readyTimeoutMs = 60_000,
+  ports?: { readonly http: number; readonly grpc: number },
 ): Promise<ControlPlaneProcess> {
   buildOnce();
-  const httpPort = await freePort();
-  const grpcPort = await freePort();
+  const httpPort = ports?.http ?? (await freePort());
+  const grpcPort = ports?.grpc ?? (await freePort());
   const child: ChildProcess = spawn(process.execPath, ['--enable-source-maps', ENTRY], {
     env: {
       PATH: process.env.PATH ?? '',
       WSMON_HTTP_PORT: String(httpPort),
       WSMON_GRPC_PORT: String(grpcPort),
+      // Tests start the agents they need themselves.
+      WSMON_LOCAL_AGENT: '0',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -123,7 +126,7 @@ export async function runControlPlaneToExit(
 ): Promise<{ code: number | null; output: string }> {
   buildOnce();
   const child = spawn(process.execPath, [ENTRY], {
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', WSMON_LOCAL_AGENT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -12,6 +12,24 @@ export interface AgentResponse {
   version: string;
   first_seen_at: string;
   last_seen_at: string;
+  /** connected: a stream is open; draining: it gave its tests up; disconnected: none is open. */
+  status: 'connected' | 'drained' | 'disconnected';
+  session_id: string | null;
+  capabilities: string[];
+  connected_at: string | null;
+  disconnected_at: string | null;
+  last_heartbeat_at: string | null;
+  /** The configuration revision the agent last acknowledged. */
+  config_revision: number;
+  /** Tests it holds and runs. */
+  tests: number;
+  /** Probes it could start now (its concurrency limit minus probes in flight); null before its first heartbeat. */
+  free_slots: number | null;
+  in_flight: number | null;
+  /** Results in its spool not yet acknowledged. */
+  spool_depth: number | null;
+  /** Results it dropped from a full spool, lost for good. */
+  spool_dropped_total: number | null;
 }
 
 /** Agents register themselves by connecting (the agents issue); the API reads them. */
@@ -46,6 +64,25 @@ export class AgentsService {
       version: agent.version,
       first_seen_at: agent.firstSeenAt.toISOString(),
       last_seen_at: agent.lastSeenAt.toISOString(),
+      status: agentStatus(agent),
+      session_id: agent.sessionId,
+      capabilities: agent.capabilities,
+      connected_at: iso(agent.connectedAt),
+      disconnected_at: iso(agent.disconnectedAt),
+      last_heartbeat_at: iso(agent.lastHeartbeatAt),
+      config_revision: Number(agent.configRevision),
+      tests: agent.heldTests,
+      free_slots: agent.freeSlots,
+      in_flight: agent.inFlight,
+      spool_depth: agent.spoolDepth,
+      spool_dropped_total: agent.spoolDroppedTotal === null ? null : Number(agent.spoolDroppedTotal),
     }));
   }
+}
+
+const iso = (date: Date | null) => date?.toISOString() ?? null;
+
+function agentStatus(agent: AgentEntity): AgentResponse['status'] {
+  if (agent.sessionId !== null && agent.disconnectedAt === null) return 'connected';
+  return agent.drained ? 'drained' : 'disconnected';
 }

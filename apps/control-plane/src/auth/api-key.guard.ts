@@ -4,6 +4,7 @@ import type { Request } from 'express';
 import type { Role } from '@wsmon/contracts';
 import { PermissionDeniedError } from '../common/errors';
 import { ApiKeysService } from './api-keys.service';
+import type { AuthenticatedRequest } from './current-api-key';
 import { hasRole, PUBLIC, REQUIRED_ROLE } from './roles';
 
 /** Every REST handler: a valid bearer key with at least the handler's role. */
@@ -21,6 +22,7 @@ export class ApiKeyGuard implements CanActivate {
     const required = this.reflector.getAllAndOverride<Role>(REQUIRED_ROLE, targets) ?? 'admin';
     const request = context.switchToHttp().getRequest<Request>();
     const key = await this.apiKeys.authenticate(bearer(request.headers.authorization));
+    (request as AuthenticatedRequest).apiKey = key;
     if (!hasRole(key.role, required)) {
       throw new PermissionDeniedError(`this needs the ${required} role; the key has ${key.role}`);
     }

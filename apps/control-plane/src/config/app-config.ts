@@ -15,6 +15,12 @@ export interface AppConfig {
   readonly adminKey: string | undefined;
   /** 32-byte key that encrypts secrets at rest; generated and kept in `dataDir` when embedded. */
   readonly secretKey: Buffer | undefined;
+  /** Agent streams: milliseconds between heartbeats, both ways (Welcome.heartbeat_interval_ms). */
+  readonly agentHeartbeatMs: number;
+  /** How long a disconnected agent keeps its tests before they move to its location's other agents. */
+  readonly agentGraceMs: number;
+  /** `npm start` in the embedded setup also runs one agent for the location `local`; 0 turns it off. */
+  readonly localAgent: boolean;
 }
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65_535).default(fallback);
@@ -40,6 +46,9 @@ const envSchema = z.object({
       'must be 32 bytes, base64-encoded (openssl rand -base64 32)',
     )
     .optional(),
+  WSMON_AGENT_HEARTBEAT_MS: z.coerce.number().int().min(1000).max(300_000).default(10_000),
+  WSMON_AGENT_GRACE_MS: z.coerce.number().int().min(0).max(3_600_000).default(15_000),
+  WSMON_LOCAL_AGENT: z.enum(['0', '1']).default('1'),
 });
 
 /** Variables whose values are credentials (a URL may carry a password): never echoed. */
@@ -66,6 +75,9 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     grpcPort: v.WSMON_GRPC_PORT,
     adminKey: v.WSMON_ADMIN_KEY,
     secretKey: v.WSMON_SECRET_KEY === undefined ? undefined : Buffer.from(v.WSMON_SECRET_KEY, 'base64'),
+    agentHeartbeatMs: v.WSMON_AGENT_HEARTBEAT_MS,
+    agentGraceMs: v.WSMON_AGENT_GRACE_MS,
+    localAgent: v.WSMON_LOCAL_AGENT === '1',
   };
 }
 

@@ -3,9 +3,13 @@ import { AgentEntity } from '../agents/agent.entity';
 import { ApiKeyEntity } from '../auth/api-key.entity';
 import { AgentTokenEntity } from '../locations/agent-token.entity';
 import { LocationEntity } from '../locations/location.entity';
+import { ResultEntity } from '../results/result.entity';
+import { RunEntity, RunResultEntity } from '../results/run.entity';
 import { SecretEntity } from '../secrets/secret.entity';
 import { TestEntity, TestLocationEntity } from '../tests/test.entity';
 import { InitialSchema1763701200000 } from './migrations/1763701200000-InitialSchema';
+import { AgentSessions1763784000000 } from './migrations/1763784000000-AgentSessions';
+import { Results1763870400000 } from './migrations/1763870400000-Results';
 
 export const ENTITIES = [
   LocationEntity,
@@ -15,8 +19,11 @@ export const ENTITIES = [
   TestLocationEntity,
   SecretEntity,
   ApiKeyEntity,
+  ResultEntity,
+  RunEntity,
+  RunResultEntity,
 ];
-export const MIGRATIONS = [InitialSchema1763701200000];
+export const MIGRATIONS = [InitialSchema1763701200000, AgentSessions1763784000000, Results1763870400000];
 
 /**
  * TypeORM options for a PostgreSQL URL. Migrations run at start, never `synchronize`. The

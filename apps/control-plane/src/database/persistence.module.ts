@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { AgentsRepository } from '../agents/agents.repository';
 import { ApiKeysRepository } from '../auth/api-keys.repository';
 import { LocationsRepository } from '../locations/locations.repository';
+import { ResultsRepository } from '../results/results.repository';
 import { SecretsRepository } from '../secrets/secrets.repository';
 import { TestsRepository } from '../tests/tests.repository';
 import { ENTITIES } from './data-source-options';
@@ -13,6 +14,7 @@ const REPOSITORIES = [
   SecretsRepository,
   ApiKeysRepository,
   AgentsRepository,
+  ResultsRepository,
 ];
 
 /** The only module that touches TypeORM: every domain module reads and writes through these. */

@@ -3,6 +3,7 @@ import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import type { ConfigFieldError, Role } from '@wsmon/contracts';
 import { bearer } from '../auth/api-key.guard';
 import type { ApiKeysService } from '../auth/api-keys.service';
+import type { AuthenticatedKey } from '../auth/current-api-key';
 import { hasRole } from '../auth/roles';
 import {
   AlreadyExistsError,
@@ -77,7 +78,7 @@ export function toServiceError(error: unknown, fieldPrefix = ''): Partial<Servic
 export function unary<Request, Response>(
   apiKeys: ApiKeysService,
   role: Role,
-  handle: (request: Request) => Promise<Response>,
+  handle: (request: Request, key: AuthenticatedKey) => Promise<Response>,
   fieldPrefix = '',
 ): handleUnaryCall<Request, Response> {
   return (call, callback) => {
@@ -86,7 +87,7 @@ export function unary<Request, Response>(
       const key = await apiKeys.authenticate(bearer(typeof header === 'string' ? header : undefined));
       if (!hasRole(key.role, role))
         throw new PermissionDeniedError(`this needs the ${role} role; the key has ${key.role}`);
-      return handle(call.request);
+      return handle(call.request, key);
     };
     run().then(
       (response) => callback(null, response),

@@ -12,10 +12,14 @@ import {
   type ConfigServiceServer,
   type HealthImplementation,
 } from '@wsmon/proto';
+import { AgentSessionsService } from '../agents/agent-sessions.service';
+import { AGENT_SERVICE, agentGrpcHandlers, agentServiceDefinition } from '../agents/agents.grpc';
 import { ApiKeysService } from '../auth/api-keys.service';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { locationsGrpcHandlers } from '../locations/locations.grpc';
 import { LocationsService } from '../locations/locations.service';
+import { resultsGrpcHandlers } from '../results/results.grpc';
+import { ResultsService } from '../results/results.service';
 import { testsGrpcHandlers } from '../tests/tests.grpc';
 import { TestsService } from '../tests/tests.service';
 
@@ -36,15 +40,19 @@ export class GrpcServer implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly tests: TestsService,
     private readonly locations: LocationsService,
     private readonly apiKeys: ApiKeysService,
+    private readonly results: ResultsService,
+    private readonly sessions: AgentSessionsService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     const handlers: ConfigServiceServer = {
       ...testsGrpcHandlers(this.tests, this.apiKeys),
       ...locationsGrpcHandlers(this.locations, this.apiKeys),
+      ...resultsGrpcHandlers(this.results, this.apiKeys),
     };
     this.server.addService(ConfigServiceService, handlers);
-    this.health = addHealthAndReflection(this.server, [CONFIG_SERVICE]);
+    this.server.addService(agentServiceDefinition, agentGrpcHandlers(this.sessions));
+    this.health = addHealthAndReflection(this.server, [CONFIG_SERVICE, AGENT_SERVICE]);
     const address = `${this.config.grpcHost}:${this.config.grpcPort}`;
     // TLS terminates in front of the control plane (ingress, mesh) as is usual for gRPC services.
     this.port = await new Promise<number>((resolve, reject) =>
@@ -57,6 +65,7 @@ export class GrpcServer implements OnApplicationBootstrap, OnApplicationShutdown
   async onApplicationShutdown(): Promise<void> {
     this.health?.setStatus('', 'NOT_SERVING');
     this.health?.setStatus(CONFIG_SERVICE, 'NOT_SERVING');
+    this.health?.setStatus(AGENT_SERVICE, 'NOT_SERVING');
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.logger.warn(`calls still running after ${DRAIN_MS} ms: cancelled`);

@@ -44,4 +44,8 @@ export class AgentTokenEntity {
 
   @Column({ name: 'revoked_at', type: 'timestamptz', precision: 3, nullable: true })
   revokedAt!: Date | null;
+
+  /** Past this the token authenticates nothing; null: no expiry. */
+  @Column({ name: 'expires_at', type: 'timestamptz', precision: 3, nullable: true })
+  expiresAt!: Date | null;
 }

@@ -58,6 +58,27 @@ export class LocationsRepository {
     return isUuid(id) ? this.tokens.findOneBy({ id }) : Promise.resolve(null);
   }
 
+  findTokenByPrefix(prefix: string): Promise<AgentTokenEntity | null> {
+    return this.tokens.findOneBy({ prefix });
+  }
+
+  async touchToken(id: string): Promise<void> {
+    await this.tokens.update({ id }, { lastUsedAt: () => 'now()' });
+  }
+
+  /** Of these tokens, those that no longer authenticate: revoked, expired or deleted. */
+  async invalidTokenIds(ids: readonly string[]): Promise<string[]> {
+    if (!ids.length) return [];
+    const rows = await this.tokens.query<{ id: string }[]>(
+      `SELECT u.id FROM unnest($1::uuid[]) AS u (id)
+        WHERE NOT EXISTS (SELECT FROM agent_tokens t
+                           WHERE t.id = u.id AND t.revoked_at IS NULL
+                             AND (t.expires_at IS NULL OR t.expires_at > now()))`,
+      [ids],
+    );
+    return rows.map((r) => r.id);
+  }
+
   listTokens(locationId: string): Promise<AgentTokenEntity[]> {
     return this.tokens.find({ where: { locationId }, order: { createdAt: 'ASC', id: 'ASC' } });
   }

@@ -33,6 +33,7 @@ export interface AgentTokenResponse {
   created_at: string;
   last_used_at: string | null;
   revoked_at: string | null;
+  expires_at: string | null;
 }
 
 export const toLocationResponse = (l: LocationEntity): LocationResponse => ({
@@ -52,6 +53,7 @@ export const toAgentTokenResponse = (t: AgentTokenEntity): AgentTokenResponse =>
   created_at: t.createdAt.toISOString(),
   last_used_at: t.lastUsedAt?.toISOString() ?? null,
   revoked_at: t.revokedAt?.toISOString() ?? null,
+  expires_at: t.expiresAt?.toISOString() ?? null,
 });
 
 /** Locations and their agent tokens; REST and gRPC both call this. */
@@ -122,6 +124,7 @@ export class LocationsService {
         secretHash: minted.secretHash,
         lastUsedAt: null,
         revokedAt: null,
+        expiresAt: input.expires_at === undefined ? null : new Date(input.expires_at),
       }),
     );
     return { token: toAgentTokenResponse(token), secret: minted.token };

@@ -18,6 +18,12 @@ export class SecretsRepository {
     return new Set(rows.map((r) => r.name));
   }
 
+  /** Sealed values of these secrets, for the agents that run the tests referencing them. */
+  sealed(names: readonly string[]): Promise<Pick<SecretEntity, 'name' | 'sealed'>[]> {
+    if (!names.length) return Promise.resolve([]);
+    return this.secrets.find({ select: { name: true, sealed: true }, where: { name: In([...names]) } });
+  }
+
   /** Names and dates only: the sealed values never leave the repository through a list. */
   listNames(): Promise<Pick<SecretEntity, 'name' | 'createdAt' | 'updatedAt'>[]> {
     return this.secrets.find({

@@ -5,6 +5,7 @@ import { AlreadyExistsError, ConflictError, NotFoundError } from '../common/erro
 import { isUniqueViolation } from '../common/pg-errors';
 import { validated } from '../common/validation';
 import { TestsRepository } from '../tests/tests.repository';
+import { ChangeBus } from '../database/change-bus';
 import { SecretCipher } from './secret-cipher';
 import { SecretEntity } from './secret.entity';
 import { SecretsRepository } from './secrets.repository';
@@ -30,6 +31,7 @@ export class SecretsService {
     private readonly secrets: SecretsRepository,
     private readonly tests: TestsRepository,
     @Inject(SecretCipher) private readonly cipher: SecretCipher,
+    private readonly bus: ChangeBus,
   ) {}
 
   async create(body: unknown): Promise<SecretResponse> {
@@ -52,6 +54,8 @@ export class SecretsService {
     const { value } = validated(secretValueSchema, body);
     const updated = await this.secrets.replaceValue(name, this.cipher.seal(name, value));
     if (!updated) throw new NotFoundError('secret', name);
+    // The referencing tests have new revisions: agents running them take the new value.
+    await this.bus.publish('wsmon_config', 'secret');
     return toSecretResponse(updated);
   }
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import type { DataSource, EntityManager, Repository } from 'typeorm';
+import { In, type DataSource, type EntityManager, type Repository } from 'typeorm';
 import type { Cursor } from '../common/pagination';
 import { isUuid } from '../common/validation';
 import { TestEntity, TestLocationEntity } from './test.entity';
@@ -62,6 +62,37 @@ export class TestsRepository {
   async delete(id: string): Promise<boolean> {
     const result = await this.tests.delete({ id });
     return (result.affected ?? 0) > 0;
+  }
+
+  /** Every enabled test's id and revision: what agents run, cheap to compare with what they hold. */
+  async assignableRevisions(): Promise<Map<string, number>> {
+    const rows = await this.tests.query<{ id: string; revision: string }[]>(
+      `SELECT id, revision FROM tests WHERE enabled`,
+    );
+    return new Map(rows.map((r) => [r.id, Number(r.revision)]));
+  }
+
+  /** These tests whole, each with the ids of the locations it runs from. */
+  async withLocationIds(ids: readonly string[]): Promise<{ test: TestEntity; locationIds: string[] }[]> {
+    if (!ids.length) return [];
+    const tests = await this.tests.findBy({ id: In([...ids]) });
+    const links = await this.dataSource.manager.findBy(TestLocationEntity, { testId: In([...ids]) });
+    const byTest = new Map<string, string[]>();
+    for (const link of links) byTest.set(link.testId, [...(byTest.get(link.testId) ?? []), link.locationId]);
+    return tests.map((test) => ({ test, locationIds: byTest.get(test.id) ?? [] }));
+  }
+
+  /** The configuration counter as it stands. */
+  async currentRevision(): Promise<number> {
+    const [row] = await this.tests.query<{ revision: string }[]>(
+      `SELECT CASE WHEN is_called THEN last_value ELSE 0 END::text AS revision FROM config_revision`,
+    );
+    return Number(row!.revision);
+  }
+
+  /** A new revision for a change that no test row records (an agent joining, a test deleted). */
+  async takeRevision(): Promise<number> {
+    return Number(await nextRevision(this.dataSource.manager));
   }
 
   /** Names of tests whose probe configuration references the secret. */

@@ -12,6 +12,7 @@ import {
   type Schedule,
   type TestInput,
 } from '@wsmon/contracts';
+import { ChangeBus } from '../database/change-bus';
 import { InvalidArgumentError, NotFoundError } from '../common/errors';
 import { decodeCursor, toPage, type Page } from '../common/pagination';
 import { validated } from '../common/validation';
@@ -59,6 +60,7 @@ export class TestsService {
     private readonly tests: TestsRepository,
     private readonly locations: LocationsRepository,
     private readonly secrets: SecretsRepository,
+    private readonly bus: ChangeBus,
   ) {}
 
   async create(body: unknown): Promise<TestResponse> {
@@ -97,6 +99,7 @@ export class TestsService {
 
   async delete(id: string): Promise<void> {
     if (!(await this.tests.delete(id))) throw new NotFoundError('test', id);
+    await this.bus.publish('wsmon_config', 'deleted');
   }
 
   private async find(id: string): Promise<TestEntity> {
@@ -146,6 +149,8 @@ export class TestsService {
       test,
       input.locations.map((name) => idByName.get(name)!),
     );
+    // After the commit: every replica re-reads the tests and updates the agents concerned.
+    await this.bus.publish('wsmon_config', saved.revision);
     return toTestResponse(saved);
   }
 }

@@ -65,6 +65,106 @@ export function locationKindToJSON(object: LocationKind): string {
   }
 }
 
+/** Where an on-demand run stands at one location. */
+export enum RunLocationStatus {
+  /** RUN_LOCATION_STATUS_UNSPECIFIED - Not set; never returned. */
+  RUN_LOCATION_STATUS_UNSPECIFIED = 0,
+  /** RUN_LOCATION_STATUS_PENDING - Created, not yet handed to an agent. */
+  RUN_LOCATION_STATUS_PENDING = 1,
+  /** RUN_LOCATION_STATUS_DISPATCHED - Sent to an agent of the location (`agent_id`), whose result has not arrived yet. */
+  RUN_LOCATION_STATUS_DISPATCHED = 2,
+  /** RUN_LOCATION_STATUS_NO_AGENT - No connected agent of the location could run it: no result will come. */
+  RUN_LOCATION_STATUS_NO_AGENT = 3,
+  /** RUN_LOCATION_STATUS_COMPLETED - The result arrived (`result`). Final. */
+  RUN_LOCATION_STATUS_COMPLETED = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function runLocationStatusFromJSON(object: any): RunLocationStatus {
+  switch (object) {
+    case 0:
+    case "RUN_LOCATION_STATUS_UNSPECIFIED":
+      return RunLocationStatus.RUN_LOCATION_STATUS_UNSPECIFIED;
+    case 1:
+    case "RUN_LOCATION_STATUS_PENDING":
+      return RunLocationStatus.RUN_LOCATION_STATUS_PENDING;
+    case 2:
+    case "RUN_LOCATION_STATUS_DISPATCHED":
+      return RunLocationStatus.RUN_LOCATION_STATUS_DISPATCHED;
+    case 3:
+    case "RUN_LOCATION_STATUS_NO_AGENT":
+      return RunLocationStatus.RUN_LOCATION_STATUS_NO_AGENT;
+    case 4:
+    case "RUN_LOCATION_STATUS_COMPLETED":
+      return RunLocationStatus.RUN_LOCATION_STATUS_COMPLETED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return RunLocationStatus.UNRECOGNIZED;
+  }
+}
+
+export function runLocationStatusToJSON(object: RunLocationStatus): string {
+  switch (object) {
+    case RunLocationStatus.RUN_LOCATION_STATUS_UNSPECIFIED:
+      return "RUN_LOCATION_STATUS_UNSPECIFIED";
+    case RunLocationStatus.RUN_LOCATION_STATUS_PENDING:
+      return "RUN_LOCATION_STATUS_PENDING";
+    case RunLocationStatus.RUN_LOCATION_STATUS_DISPATCHED:
+      return "RUN_LOCATION_STATUS_DISPATCHED";
+    case RunLocationStatus.RUN_LOCATION_STATUS_NO_AGENT:
+      return "RUN_LOCATION_STATUS_NO_AGENT";
+    case RunLocationStatus.RUN_LOCATION_STATUS_COMPLETED:
+      return "RUN_LOCATION_STATUS_COMPLETED";
+    case RunLocationStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** What a result's probe concluded, to filter by. */
+export enum ResultOutcome {
+  /** RESULT_OUTCOME_UNSPECIFIED - Not set: any outcome. */
+  RESULT_OUTCOME_UNSPECIFIED = 0,
+  /** RESULT_OUTCOME_SUCCESS - The endpoint met every expectation (`success` true). */
+  RESULT_OUTCOME_SUCCESS = 1,
+  /** RESULT_OUTCOME_FAILURE - The probe failed (`success` false). */
+  RESULT_OUTCOME_FAILURE = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function resultOutcomeFromJSON(object: any): ResultOutcome {
+  switch (object) {
+    case 0:
+    case "RESULT_OUTCOME_UNSPECIFIED":
+      return ResultOutcome.RESULT_OUTCOME_UNSPECIFIED;
+    case 1:
+    case "RESULT_OUTCOME_SUCCESS":
+      return ResultOutcome.RESULT_OUTCOME_SUCCESS;
+    case 2:
+    case "RESULT_OUTCOME_FAILURE":
+      return ResultOutcome.RESULT_OUTCOME_FAILURE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ResultOutcome.UNRECOGNIZED;
+  }
+}
+
+export function resultOutcomeToJSON(object: ResultOutcome): string {
+  switch (object) {
+    case ResultOutcome.RESULT_OUTCOME_UNSPECIFIED:
+      return "RESULT_OUTCOME_UNSPECIFIED";
+    case ResultOutcome.RESULT_OUTCOME_SUCCESS:
+      return "RESULT_OUTCOME_SUCCESS";
+    case ResultOutcome.RESULT_OUTCOME_FAILURE:
+      return "RESULT_OUTCOME_FAILURE";
+    case ResultOutcome.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /**
  * A test: a probe run on a schedule from one or more locations, with retries and an alert rule.
  * The same fields as the REST JSON resource. On create and replace, the output-only fields are
@@ -223,6 +323,130 @@ export interface AgentToken {
     | undefined;
   /** When the token was revoked. Absent while the token is valid. */
   revoke_time?: Date | undefined;
+}
+
+/**
+ * The result of one run of a test from one location, as an agent reported it: the measured fields
+ * (those of wsmon.v1.AgentResult) and the whole ProbeResult document. The same fields as the REST
+ * JSON resource.
+ */
+export interface Result {
+  /** Identifier of the result, chosen by the agent. */
+  result_id: string;
+  /** Identifier of the test. */
+  test_id: string;
+  /** The test's revision the run used. */
+  test_revision: number;
+  /** Name of the location the run was made from. Absent once the location is deleted. */
+  location?:
+    | string
+    | undefined;
+  /** Identifier of the location the run was made from. */
+  location_id: string;
+  /** Identifier of the agent that ran the probe. */
+  agent_id: string;
+  /** The on-demand run the result answers. Absent for a scheduled run. */
+  run_id?:
+    | string
+    | undefined;
+  /** The scheduled slot the run was for; for an on-demand run, when the agent started it. */
+  slot_time?:
+    | Date
+    | undefined;
+  /** When the first attempt started (the agent's clock). Absent when the agent did not say. */
+  started_time?:
+    | Date
+    | undefined;
+  /** When the control plane stored the result. */
+  received_time?:
+    | Date
+    | undefined;
+  /** Attempts made: 1 plus the retries used. */
+  attempts: number;
+  /** Whether the endpoint met every expectation. */
+  success: boolean;
+  /**
+   * The metric value the test's interpretation asks for: milliseconds for the latencies, 1 or 0
+   * for connection success. Absent when there is none (a failed latency).
+   */
+  value?:
+    | number
+    | undefined;
+  /** Why the probe failed: a reason code of docs/probe.md. Absent on success. */
+  reason?:
+    | string
+    | undefined;
+  /** The finer cause of the failure (docs/probe.md). Absent on success. */
+  cause?:
+    | string
+    | undefined;
+  /** The failure's category (docs/probe.md). Absent on success. */
+  category?:
+    | string
+    | undefined;
+  /** Milliseconds until the WebSocket was open: the handshake latency. Absent when it never opened. */
+  open_ms?:
+    | number
+    | undefined;
+  /** Milliseconds of the first application message round trip. Absent when none was measured. */
+  round_trip_ms?:
+    | number
+    | undefined;
+  /** Milliseconds the whole probe took. */
+  total_ms: number;
+  /**
+   * The close code received, 1006 when the connection ended without a close frame. Absent when the
+   * connection never opened.
+   */
+  close_code?:
+    | number
+    | undefined;
+  /** When the endpoint's TLS certificate expires. Absent without TLS or without a certificate. */
+  tls_not_after?:
+    | Date
+    | undefined;
+  /** The complete ProbeResult as the agent sent it: the document of docs/probe.md, field for field. */
+  result?: { [key: string]: any } | undefined;
+}
+
+/** An on-demand run of a test from each of its locations. The same fields as the REST JSON resource. */
+export interface Run {
+  /** Identifier assigned by the server. */
+  id: string;
+  /** Identifier of the test. */
+  test_id: string;
+  /** The test's revision when the run was requested. */
+  test_revision: number;
+  /** When the run was requested. */
+  create_time?:
+    | Date
+    | undefined;
+  /** Identifier of the API key that requested the run. Absent when not known. */
+  requested_by?:
+    | string
+    | undefined;
+  /** True when every location is completed or has no agent: nothing more will change. */
+  done: boolean;
+  /** One entry per location of the test, by location name. */
+  locations: RunLocation[];
+}
+
+/** One location of an on-demand run. */
+export interface RunLocation {
+  /** Name of the location. Absent once the location is deleted. */
+  location?:
+    | string
+    | undefined;
+  /** Identifier of the location. */
+  location_id: string;
+  /** Where the run stands at this location. */
+  status: RunLocationStatus;
+  /** The agent the run was sent to, then the one whose result completed it. Absent before. */
+  agent_id?:
+    | string
+    | undefined;
+  /** The result. Set once `status` is RUN_LOCATION_STATUS_COMPLETED. */
+  result?: Result | undefined;
 }
 
 /** The request of CreateTest. */
@@ -473,6 +697,70 @@ export interface RevokeAgentTokenRequest {
 export interface RevokeAgentTokenResponse {
   /** The token, with `revoke_time` set. */
   agent_token?: AgentToken | undefined;
+}
+
+/** The request of ListResults. Filters combine with AND. */
+export interface ListResultsRequest {
+  /** Identifier of the test. */
+  test_id: string;
+  /** Only results whose slot is at or after this time. Absent means 24 hours before `to`. */
+  from?:
+    | Date
+    | undefined;
+  /** Only results whose slot is before this time; later than `from`. Absent means now. */
+  to?:
+    | Date
+    | undefined;
+  /** Only results from the location with this name. Empty means any. */
+  location: string;
+  /** Only results of the agent with this identifier. Empty means any. */
+  agent: string;
+  /** Only successes or only failures. Unspecified means both. */
+  outcome: ResultOutcome;
+  /** Maximum number of results to return, 1 to 200. 0 means the default, 50. */
+  page_size: number;
+  /**
+   * The `next_page_token` of the previous page; empty for the first page. The other fields must
+   * not change between pages.
+   */
+  page_token: string;
+}
+
+/** The response of ListResults. */
+export interface ListResultsResponse {
+  /** One page of results, newest slot first (then by location identifier). */
+  results: Result[];
+  /** The token of the next page; empty on the last page. */
+  next_page_token: string;
+}
+
+/** The request of CreateRun. */
+export interface CreateRunRequest {
+  /** Identifier of the test to run. */
+  test_id: string;
+}
+
+/** The response of CreateRun. */
+export interface CreateRunResponse {
+  /** The run, each location pending. */
+  run?: Run | undefined;
+}
+
+/** The request of GetRun. */
+export interface GetRunRequest {
+  /** Identifier of the run. */
+  id: string;
+  /**
+   * Seconds, 0 to 60, to wait until every location has completed or has no agent; the run is
+   * returned as it stands when the time is up. 0 returns at once.
+   */
+  wait_s: number;
+}
+
+/** The response of GetRun. */
+export interface GetRunResponse {
+  /** The run. */
+  run?: Run | undefined;
 }
 
 function createBaseTest(): Test {
@@ -1493,6 +1781,824 @@ export const AgentToken: MessageFns<AgentToken> = {
     message.create_time = object.create_time ?? undefined;
     message.last_used_time = object.last_used_time ?? undefined;
     message.revoke_time = object.revoke_time ?? undefined;
+    return message;
+  },
+};
+
+function createBaseResult(): Result {
+  return {
+    result_id: "",
+    test_id: "",
+    test_revision: 0,
+    location: undefined,
+    location_id: "",
+    agent_id: "",
+    run_id: undefined,
+    slot_time: undefined,
+    started_time: undefined,
+    received_time: undefined,
+    attempts: 0,
+    success: false,
+    value: undefined,
+    reason: undefined,
+    cause: undefined,
+    category: undefined,
+    open_ms: undefined,
+    round_trip_ms: undefined,
+    total_ms: 0,
+    close_code: undefined,
+    tls_not_after: undefined,
+    result: undefined,
+  };
+}
+
+export const Result: MessageFns<Result> = {
+  encode(message: Result, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.result_id !== "") {
+      writer.uint32(10).string(message.result_id);
+    }
+    if (message.test_id !== "") {
+      writer.uint32(18).string(message.test_id);
+    }
+    if (message.test_revision !== 0) {
+      writer.uint32(24).int64(message.test_revision);
+    }
+    if (message.location !== undefined) {
+      writer.uint32(34).string(message.location);
+    }
+    if (message.location_id !== "") {
+      writer.uint32(42).string(message.location_id);
+    }
+    if (message.agent_id !== "") {
+      writer.uint32(50).string(message.agent_id);
+    }
+    if (message.run_id !== undefined) {
+      writer.uint32(58).string(message.run_id);
+    }
+    if (message.slot_time !== undefined) {
+      Timestamp.encode(toTimestamp(message.slot_time), writer.uint32(66).fork()).join();
+    }
+    if (message.started_time !== undefined) {
+      Timestamp.encode(toTimestamp(message.started_time), writer.uint32(74).fork()).join();
+    }
+    if (message.received_time !== undefined) {
+      Timestamp.encode(toTimestamp(message.received_time), writer.uint32(82).fork()).join();
+    }
+    if (message.attempts !== 0) {
+      writer.uint32(88).uint32(message.attempts);
+    }
+    if (message.success !== false) {
+      writer.uint32(96).bool(message.success);
+    }
+    if (message.value !== undefined) {
+      writer.uint32(105).double(message.value);
+    }
+    if (message.reason !== undefined) {
+      writer.uint32(114).string(message.reason);
+    }
+    if (message.cause !== undefined) {
+      writer.uint32(122).string(message.cause);
+    }
+    if (message.category !== undefined) {
+      writer.uint32(130).string(message.category);
+    }
+    if (message.open_ms !== undefined) {
+      writer.uint32(137).double(message.open_ms);
+    }
+    if (message.round_trip_ms !== undefined) {
+      writer.uint32(145).double(message.round_trip_ms);
+    }
+    if (message.total_ms !== 0) {
+      writer.uint32(153).double(message.total_ms);
+    }
+    if (message.close_code !== undefined) {
+      writer.uint32(160).uint32(message.close_code);
+    }
+    if (message.tls_not_after !== undefined) {
+      Timestamp.encode(toTimestamp(message.tls_not_after), writer.uint32(170).fork()).join();
+    }
+    if (message.result !== undefined) {
+      Struct.encode(Struct.wrap(message.result), writer.uint32(178).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Result {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.result_id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.test_id = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.test_revision = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.location = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.location_id = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.agent_id = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.run_id = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.slot_time = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.started_time = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.received_time = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.attempts = reader.uint32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.success = reader.bool();
+            continue;
+          }
+          case 13: {
+            if (tag !== 105) {
+              break;
+            }
+
+            message.value = reader.double();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.cause = reader.string();
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.category = reader.string();
+            continue;
+          }
+          case 17: {
+            if (tag !== 137) {
+              break;
+            }
+
+            message.open_ms = reader.double();
+            continue;
+          }
+          case 18: {
+            if (tag !== 145) {
+              break;
+            }
+
+            message.round_trip_ms = reader.double();
+            continue;
+          }
+          case 19: {
+            if (tag !== 153) {
+              break;
+            }
+
+            message.total_ms = reader.double();
+            continue;
+          }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.close_code = reader.uint32();
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.tls_not_after = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.result = Struct.unwrap(Struct.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Result {
+    return {
+      result_id: isSet(object.resultId)
+        ? globalThis.String(object.resultId)
+        : isSet(object.result_id)
+        ? globalThis.String(object.result_id)
+        : "",
+      test_id: isSet(object.testId)
+        ? globalThis.String(object.testId)
+        : isSet(object.test_id)
+        ? globalThis.String(object.test_id)
+        : "",
+      test_revision: isSet(object.testRevision)
+        ? globalThis.Number(object.testRevision)
+        : isSet(object.test_revision)
+        ? globalThis.Number(object.test_revision)
+        : 0,
+      location: isSet(object.location) ? globalThis.String(object.location) : undefined,
+      location_id: isSet(object.locationId)
+        ? globalThis.String(object.locationId)
+        : isSet(object.location_id)
+        ? globalThis.String(object.location_id)
+        : "",
+      agent_id: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : "",
+      run_id: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : undefined,
+      slot_time: isSet(object.slotTime)
+        ? fromJsonTimestamp(object.slotTime)
+        : isSet(object.slot_time)
+        ? fromJsonTimestamp(object.slot_time)
+        : undefined,
+      started_time: isSet(object.startedTime)
+        ? fromJsonTimestamp(object.startedTime)
+        : isSet(object.started_time)
+        ? fromJsonTimestamp(object.started_time)
+        : undefined,
+      received_time: isSet(object.receivedTime)
+        ? fromJsonTimestamp(object.receivedTime)
+        : isSet(object.received_time)
+        ? fromJsonTimestamp(object.received_time)
+        : undefined,
+      attempts: isSet(object.attempts) ? globalThis.Number(object.attempts) : 0,
+      success: isSet(object.success) ? globalThis.Boolean(object.success) : false,
+      value: isSet(object.value) ? globalThis.Number(object.value) : undefined,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : undefined,
+      cause: isSet(object.cause) ? globalThis.String(object.cause) : undefined,
+      category: isSet(object.category) ? globalThis.String(object.category) : undefined,
+      open_ms: isSet(object.openMs)
+        ? globalThis.Number(object.openMs)
+        : isSet(object.open_ms)
+        ? globalThis.Number(object.open_ms)
+        : undefined,
+      round_trip_ms: isSet(object.roundTripMs)
+        ? globalThis.Number(object.roundTripMs)
+        : isSet(object.round_trip_ms)
+        ? globalThis.Number(object.round_trip_ms)
+        : undefined,
+      total_ms: isSet(object.totalMs)
+        ? globalThis.Number(object.totalMs)
+        : isSet(object.total_ms)
+        ? globalThis.Number(object.total_ms)
+        : 0,
+      close_code: isSet(object.closeCode)
+        ? globalThis.Number(object.closeCode)
+        : isSet(object.close_code)
+        ? globalThis.Number(object.close_code)
+        : undefined,
+      tls_not_after: isSet(object.tlsNotAfter)
+        ? fromJsonTimestamp(object.tlsNotAfter)
+        : isSet(object.tls_not_after)
+        ? fromJsonTimestamp(object.tls_not_after)
+        : undefined,
+      result: isObject(object.result) ? object.result : undefined,
+    };
+  },
+
+  toJSON(message: Result): unknown {
+    const obj: any = {};
+    if (message.result_id !== "") {
+      obj.resultId = message.result_id;
+    }
+    if (message.test_id !== "") {
+      obj.testId = message.test_id;
+    }
+    if (message.test_revision !== 0) {
+      obj.testRevision = Math.round(message.test_revision);
+    }
+    if (message.location !== undefined) {
+      obj.location = message.location;
+    }
+    if (message.location_id !== "") {
+      obj.locationId = message.location_id;
+    }
+    if (message.agent_id !== "") {
+      obj.agentId = message.agent_id;
+    }
+    if (message.run_id !== undefined) {
+      obj.runId = message.run_id;
+    }
+    if (message.slot_time !== undefined) {
+      obj.slotTime = message.slot_time.toISOString();
+    }
+    if (message.started_time !== undefined) {
+      obj.startedTime = message.started_time.toISOString();
+    }
+    if (message.received_time !== undefined) {
+      obj.receivedTime = message.received_time.toISOString();
+    }
+    if (message.attempts !== 0) {
+      obj.attempts = Math.round(message.attempts);
+    }
+    if (message.success !== false) {
+      obj.success = message.success;
+    }
+    if (message.value !== undefined) {
+      obj.value = floatToJson(message.value);
+    }
+    if (message.reason !== undefined) {
+      obj.reason = message.reason;
+    }
+    if (message.cause !== undefined) {
+      obj.cause = message.cause;
+    }
+    if (message.category !== undefined) {
+      obj.category = message.category;
+    }
+    if (message.open_ms !== undefined) {
+      obj.openMs = floatToJson(message.open_ms);
+    }
+    if (message.round_trip_ms !== undefined) {
+      obj.roundTripMs = floatToJson(message.round_trip_ms);
+    }
+    if (message.total_ms !== 0) {
+      obj.totalMs = floatToJson(message.total_ms);
+    }
+    if (message.close_code !== undefined) {
+      obj.closeCode = Math.round(message.close_code);
+    }
+    if (message.tls_not_after !== undefined) {
+      obj.tlsNotAfter = message.tls_not_after.toISOString();
+    }
+    if (message.result !== undefined) {
+      obj.result = message.result;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Result>, I>>(base?: I): Result {
+    return Result.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Result>, I>>(object: I): Result {
+    const message = createBaseResult();
+    message.result_id = object.result_id ?? "";
+    message.test_id = object.test_id ?? "";
+    message.test_revision = object.test_revision ?? 0;
+    message.location = object.location ?? undefined;
+    message.location_id = object.location_id ?? "";
+    message.agent_id = object.agent_id ?? "";
+    message.run_id = object.run_id ?? undefined;
+    message.slot_time = object.slot_time ?? undefined;
+    message.started_time = object.started_time ?? undefined;
+    message.received_time = object.received_time ?? undefined;
+    message.attempts = object.attempts ?? 0;
+    message.success = object.success ?? false;
+    message.value = object.value ?? undefined;
+    message.reason = object.reason ?? undefined;
+    message.cause = object.cause ?? undefined;
+    message.category = object.category ?? undefined;
+    message.open_ms = object.open_ms ?? undefined;
+    message.round_trip_ms = object.round_trip_ms ?? undefined;
+    message.total_ms = object.total_ms ?? 0;
+    message.close_code = object.close_code ?? undefined;
+    message.tls_not_after = object.tls_not_after ?? undefined;
+    message.result = object.result ?? undefined;
+    return message;
+  },
+};
+
+function createBaseRun(): Run {
+  return {
+    id: "",
+    test_id: "",
+    test_revision: 0,
+    create_time: undefined,
+    requested_by: undefined,
+    done: false,
+    locations: [],
+  };
+}
+
+export const Run: MessageFns<Run> = {
+  encode(message: Run, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.test_id !== "") {
+      writer.uint32(18).string(message.test_id);
+    }
+    if (message.test_revision !== 0) {
+      writer.uint32(24).int64(message.test_revision);
+    }
+    if (message.create_time !== undefined) {
+      Timestamp.encode(toTimestamp(message.create_time), writer.uint32(34).fork()).join();
+    }
+    if (message.requested_by !== undefined) {
+      writer.uint32(42).string(message.requested_by);
+    }
+    if (message.done !== false) {
+      writer.uint32(48).bool(message.done);
+    }
+    for (const v of message.locations) {
+      RunLocation.encode(v!, writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Run {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRun();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.test_id = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.test_revision = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.create_time = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.requested_by = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.done = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.locations.push(RunLocation.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Run {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      test_id: isSet(object.testId)
+        ? globalThis.String(object.testId)
+        : isSet(object.test_id)
+        ? globalThis.String(object.test_id)
+        : "",
+      test_revision: isSet(object.testRevision)
+        ? globalThis.Number(object.testRevision)
+        : isSet(object.test_revision)
+        ? globalThis.Number(object.test_revision)
+        : 0,
+      create_time: isSet(object.createTime)
+        ? fromJsonTimestamp(object.createTime)
+        : isSet(object.create_time)
+        ? fromJsonTimestamp(object.create_time)
+        : undefined,
+      requested_by: isSet(object.requestedBy)
+        ? globalThis.String(object.requestedBy)
+        : isSet(object.requested_by)
+        ? globalThis.String(object.requested_by)
+        : undefined,
+      done: isSet(object.done) ? globalThis.Boolean(object.done) : false,
+      locations: globalThis.Array.isArray(object?.locations)
+        ? object.locations.map((e: any) => RunLocation.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: Run): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.test_id !== "") {
+      obj.testId = message.test_id;
+    }
+    if (message.test_revision !== 0) {
+      obj.testRevision = Math.round(message.test_revision);
+    }
+    if (message.create_time !== undefined) {
+      obj.createTime = message.create_time.toISOString();
+    }
+    if (message.requested_by !== undefined) {
+      obj.requestedBy = message.requested_by;
+    }
+    if (message.done !== false) {
+      obj.done = message.done;
+    }
+    if (message.locations?.length) {
+      obj.locations = message.locations.map((e) => RunLocation.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Run>, I>>(base?: I): Run {
+    return Run.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Run>, I>>(object: I): Run {
+    const message = createBaseRun();
+    message.id = object.id ?? "";
+    message.test_id = object.test_id ?? "";
+    message.test_revision = object.test_revision ?? 0;
+    message.create_time = object.create_time ?? undefined;
+    message.requested_by = object.requested_by ?? undefined;
+    message.done = object.done ?? false;
+    message.locations = object.locations?.map((e) => RunLocation.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRunLocation(): RunLocation {
+  return { location: undefined, location_id: "", status: 0, agent_id: undefined, result: undefined };
+}
+
+export const RunLocation: MessageFns<RunLocation> = {
+  encode(message: RunLocation, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.location !== undefined) {
+      writer.uint32(10).string(message.location);
+    }
+    if (message.location_id !== "") {
+      writer.uint32(18).string(message.location_id);
+    }
+    if (message.status !== 0) {
+      writer.uint32(24).int32(message.status);
+    }
+    if (message.agent_id !== undefined) {
+      writer.uint32(34).string(message.agent_id);
+    }
+    if (message.result !== undefined) {
+      Result.encode(message.result, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunLocation {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunLocation();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.location = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.location_id = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.agent_id = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.result = Result.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunLocation {
+    return {
+      location: isSet(object.location) ? globalThis.String(object.location) : undefined,
+      location_id: isSet(object.locationId)
+        ? globalThis.String(object.locationId)
+        : isSet(object.location_id)
+        ? globalThis.String(object.location_id)
+        : "",
+      status: isSet(object.status) ? runLocationStatusFromJSON(object.status) : 0,
+      agent_id: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : undefined,
+      result: isSet(object.result) ? Result.fromJSON(object.result) : undefined,
+    };
+  },
+
+  toJSON(message: RunLocation): unknown {
+    const obj: any = {};
+    if (message.location !== undefined) {
+      obj.location = message.location;
+    }
+    if (message.location_id !== "") {
+      obj.locationId = message.location_id;
+    }
+    if (message.status !== 0) {
+      obj.status = runLocationStatusToJSON(message.status);
+    }
+    if (message.agent_id !== undefined) {
+      obj.agentId = message.agent_id;
+    }
+    if (message.result !== undefined) {
+      obj.result = Result.toJSON(message.result);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RunLocation>, I>>(base?: I): RunLocation {
+    return RunLocation.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RunLocation>, I>>(object: I): RunLocation {
+    const message = createBaseRunLocation();
+    message.location = object.location ?? undefined;
+    message.location_id = object.location_id ?? "";
+    message.status = object.status ?? 0;
+    message.agent_id = object.agent_id ?? undefined;
+    message.result = (object.result !== undefined && object.result !== null)
+      ? Result.fromPartial(object.result)
+      : undefined;
     return message;
   },
 };
@@ -3953,6 +5059,593 @@ export const RevokeAgentTokenResponse: MessageFns<RevokeAgentTokenResponse> = {
   },
 };
 
+function createBaseListResultsRequest(): ListResultsRequest {
+  return {
+    test_id: "",
+    from: undefined,
+    to: undefined,
+    location: "",
+    agent: "",
+    outcome: 0,
+    page_size: 0,
+    page_token: "",
+  };
+}
+
+export const ListResultsRequest: MessageFns<ListResultsRequest> = {
+  encode(message: ListResultsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.test_id !== "") {
+      writer.uint32(10).string(message.test_id);
+    }
+    if (message.from !== undefined) {
+      Timestamp.encode(toTimestamp(message.from), writer.uint32(18).fork()).join();
+    }
+    if (message.to !== undefined) {
+      Timestamp.encode(toTimestamp(message.to), writer.uint32(26).fork()).join();
+    }
+    if (message.location !== "") {
+      writer.uint32(34).string(message.location);
+    }
+    if (message.agent !== "") {
+      writer.uint32(42).string(message.agent);
+    }
+    if (message.outcome !== 0) {
+      writer.uint32(48).int32(message.outcome);
+    }
+    if (message.page_size !== 0) {
+      writer.uint32(56).int32(message.page_size);
+    }
+    if (message.page_token !== "") {
+      writer.uint32(66).string(message.page_token);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListResultsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListResultsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.test_id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.from = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.to = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.location = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.agent = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.outcome = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.page_size = reader.int32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.page_token = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListResultsRequest {
+    return {
+      test_id: isSet(object.testId)
+        ? globalThis.String(object.testId)
+        : isSet(object.test_id)
+        ? globalThis.String(object.test_id)
+        : "",
+      from: isSet(object.from) ? fromJsonTimestamp(object.from) : undefined,
+      to: isSet(object.to) ? fromJsonTimestamp(object.to) : undefined,
+      location: isSet(object.location) ? globalThis.String(object.location) : "",
+      agent: isSet(object.agent) ? globalThis.String(object.agent) : "",
+      outcome: isSet(object.outcome) ? resultOutcomeFromJSON(object.outcome) : 0,
+      page_size: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      page_token: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListResultsRequest): unknown {
+    const obj: any = {};
+    if (message.test_id !== "") {
+      obj.testId = message.test_id;
+    }
+    if (message.from !== undefined) {
+      obj.from = message.from.toISOString();
+    }
+    if (message.to !== undefined) {
+      obj.to = message.to.toISOString();
+    }
+    if (message.location !== "") {
+      obj.location = message.location;
+    }
+    if (message.agent !== "") {
+      obj.agent = message.agent;
+    }
+    if (message.outcome !== 0) {
+      obj.outcome = resultOutcomeToJSON(message.outcome);
+    }
+    if (message.page_size !== 0) {
+      obj.pageSize = Math.round(message.page_size);
+    }
+    if (message.page_token !== "") {
+      obj.pageToken = message.page_token;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListResultsRequest>, I>>(base?: I): ListResultsRequest {
+    return ListResultsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListResultsRequest>, I>>(object: I): ListResultsRequest {
+    const message = createBaseListResultsRequest();
+    message.test_id = object.test_id ?? "";
+    message.from = object.from ?? undefined;
+    message.to = object.to ?? undefined;
+    message.location = object.location ?? "";
+    message.agent = object.agent ?? "";
+    message.outcome = object.outcome ?? 0;
+    message.page_size = object.page_size ?? 0;
+    message.page_token = object.page_token ?? "";
+    return message;
+  },
+};
+
+function createBaseListResultsResponse(): ListResultsResponse {
+  return { results: [], next_page_token: "" };
+}
+
+export const ListResultsResponse: MessageFns<ListResultsResponse> = {
+  encode(message: ListResultsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      Result.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.next_page_token !== "") {
+      writer.uint32(18).string(message.next_page_token);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListResultsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListResultsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(Result.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.next_page_token = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListResultsResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results) ? object.results.map((e: any) => Result.fromJSON(e)) : [],
+      next_page_token: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListResultsResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => Result.toJSON(e));
+    }
+    if (message.next_page_token !== "") {
+      obj.nextPageToken = message.next_page_token;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListResultsResponse>, I>>(base?: I): ListResultsResponse {
+    return ListResultsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListResultsResponse>, I>>(object: I): ListResultsResponse {
+    const message = createBaseListResultsResponse();
+    message.results = object.results?.map((e) => Result.fromPartial(e)) || [];
+    message.next_page_token = object.next_page_token ?? "";
+    return message;
+  },
+};
+
+function createBaseCreateRunRequest(): CreateRunRequest {
+  return { test_id: "" };
+}
+
+export const CreateRunRequest: MessageFns<CreateRunRequest> = {
+  encode(message: CreateRunRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.test_id !== "") {
+      writer.uint32(10).string(message.test_id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateRunRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateRunRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.test_id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateRunRequest {
+    return {
+      test_id: isSet(object.testId)
+        ? globalThis.String(object.testId)
+        : isSet(object.test_id)
+        ? globalThis.String(object.test_id)
+        : "",
+    };
+  },
+
+  toJSON(message: CreateRunRequest): unknown {
+    const obj: any = {};
+    if (message.test_id !== "") {
+      obj.testId = message.test_id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateRunRequest>, I>>(base?: I): CreateRunRequest {
+    return CreateRunRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateRunRequest>, I>>(object: I): CreateRunRequest {
+    const message = createBaseCreateRunRequest();
+    message.test_id = object.test_id ?? "";
+    return message;
+  },
+};
+
+function createBaseCreateRunResponse(): CreateRunResponse {
+  return { run: undefined };
+}
+
+export const CreateRunResponse: MessageFns<CreateRunResponse> = {
+  encode(message: CreateRunResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.run !== undefined) {
+      Run.encode(message.run, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateRunResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateRunResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.run = Run.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateRunResponse {
+    return { run: isSet(object.run) ? Run.fromJSON(object.run) : undefined };
+  },
+
+  toJSON(message: CreateRunResponse): unknown {
+    const obj: any = {};
+    if (message.run !== undefined) {
+      obj.run = Run.toJSON(message.run);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateRunResponse>, I>>(base?: I): CreateRunResponse {
+    return CreateRunResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateRunResponse>, I>>(object: I): CreateRunResponse {
+    const message = createBaseCreateRunResponse();
+    message.run = (object.run !== undefined && object.run !== null) ? Run.fromPartial(object.run) : undefined;
+    return message;
+  },
+};
+
+function createBaseGetRunRequest(): GetRunRequest {
+  return { id: "", wait_s: 0 };
+}
+
+export const GetRunRequest: MessageFns<GetRunRequest> = {
+  encode(message: GetRunRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.wait_s !== 0) {
+      writer.uint32(16).int32(message.wait_s);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRunRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRunRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.wait_s = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetRunRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      wait_s: isSet(object.waitS)
+        ? globalThis.Number(object.waitS)
+        : isSet(object.wait_s)
+        ? globalThis.Number(object.wait_s)
+        : 0,
+    };
+  },
+
+  toJSON(message: GetRunRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.wait_s !== 0) {
+      obj.waitS = Math.round(message.wait_s);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetRunRequest>, I>>(base?: I): GetRunRequest {
+    return GetRunRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetRunRequest>, I>>(object: I): GetRunRequest {
+    const message = createBaseGetRunRequest();
+    message.id = object.id ?? "";
+    message.wait_s = object.wait_s ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetRunResponse(): GetRunResponse {
+  return { run: undefined };
+}
+
+export const GetRunResponse: MessageFns<GetRunResponse> = {
+  encode(message: GetRunResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.run !== undefined) {
+      Run.encode(message.run, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRunResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRunResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.run = Run.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetRunResponse {
+    return { run: isSet(object.run) ? Run.fromJSON(object.run) : undefined };
+  },
+
+  toJSON(message: GetRunResponse): unknown {
+    const obj: any = {};
+    if (message.run !== undefined) {
+      obj.run = Run.toJSON(message.run);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetRunResponse>, I>>(base?: I): GetRunResponse {
+    return GetRunResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetRunResponse>, I>>(object: I): GetRunResponse {
+    const message = createBaseGetRunResponse();
+    message.run = (object.run !== undefined && object.run !== null) ? Run.fromPartial(object.run) : undefined;
+    return message;
+  },
+};
+
 /**
  * ConfigService is the configuration API of the control plane: tests, locations and agent tokens,
  * with the same operations, resources and validation as the REST API under /api/v1. Field names are
@@ -3967,7 +5660,7 @@ export const RevokeAgentTokenResponse: MessageFns<RevokeAgentTokenResponse> = {
  *     the path of the offending value in the request, written as the REST errors write it
  *     (snake_case, dots, indexes in brackets: `test.probe.steps[2].duration_ms`), and
  *     `description` the message naming the field and the rule.
- *   - NOT_FOUND: the test, location or agent token named by the request does not exist.
+ *   - NOT_FOUND: the test, location, agent token or run named by the request does not exist.
  *   - ALREADY_EXISTS: a location with the requested name already exists.
  *   - FAILED_PRECONDITION: the location cannot be deleted because tests still run from it.
  *   - PERMISSION_DENIED: the API key is valid but its role does not allow the call.
@@ -4155,6 +5848,46 @@ export const ConfigServiceService = {
       Buffer.from(RevokeAgentTokenResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RevokeAgentTokenResponse => RevokeAgentTokenResponse.decode(value),
   },
+  /**
+   * Lists a test's results, newest first, within a time range (by default the last 24 hours),
+   * filtered and paginated. NOT_FOUND when the test does not exist.
+   */
+  listResults: {
+    path: "/wsmon.v1.ConfigService/ListResults" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListResultsRequest): Buffer => Buffer.from(ListResultsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListResultsRequest => ListResultsRequest.decode(value),
+    responseSerialize: (value: ListResultsResponse): Buffer => Buffer.from(ListResultsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListResultsResponse => ListResultsResponse.decode(value),
+  },
+  /**
+   * Runs a test now, once, from each of its locations, outside its schedule (also when paused).
+   * The response comes at once, every location pending; GetRun follows the run. NOT_FOUND when the
+   * test does not exist.
+   */
+  createRun: {
+    path: "/wsmon.v1.ConfigService/CreateRun" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateRunRequest): Buffer => Buffer.from(CreateRunRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateRunRequest => CreateRunRequest.decode(value),
+    responseSerialize: (value: CreateRunResponse): Buffer => Buffer.from(CreateRunResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CreateRunResponse => CreateRunResponse.decode(value),
+  },
+  /**
+   * Returns an on-demand run with each location's status and result, at once or, with `wait_s`,
+   * once every location has finished.
+   */
+  getRun: {
+    path: "/wsmon.v1.ConfigService/GetRun" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetRunRequest): Buffer => Buffer.from(GetRunRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetRunRequest => GetRunRequest.decode(value),
+    responseSerialize: (value: GetRunResponse): Buffer => Buffer.from(GetRunResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetRunResponse => GetRunResponse.decode(value),
+  },
 } as const;
 
 export interface ConfigServiceServer extends UntypedServiceImplementation {
@@ -4196,6 +5929,22 @@ export interface ConfigServiceServer extends UntypedServiceImplementation {
   listAgentTokens: handleUnaryCall<ListAgentTokensRequest, ListAgentTokensResponse>;
   /** Revokes an agent token: agents using it are refused from then on. */
   revokeAgentToken: handleUnaryCall<RevokeAgentTokenRequest, RevokeAgentTokenResponse>;
+  /**
+   * Lists a test's results, newest first, within a time range (by default the last 24 hours),
+   * filtered and paginated. NOT_FOUND when the test does not exist.
+   */
+  listResults: handleUnaryCall<ListResultsRequest, ListResultsResponse>;
+  /**
+   * Runs a test now, once, from each of its locations, outside its schedule (also when paused).
+   * The response comes at once, every location pending; GetRun follows the run. NOT_FOUND when the
+   * test does not exist.
+   */
+  createRun: handleUnaryCall<CreateRunRequest, CreateRunResponse>;
+  /**
+   * Returns an on-demand run with each location's status and result, at once or, with `wait_s`,
+   * once every location has finished.
+   */
+  getRun: handleUnaryCall<GetRunRequest, GetRunResponse>;
 }
 
 export interface ConfigServiceClient extends Client {
@@ -4461,6 +6210,64 @@ export interface ConfigServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RevokeAgentTokenResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Lists a test's results, newest first, within a time range (by default the last 24 hours),
+   * filtered and paginated. NOT_FOUND when the test does not exist.
+   */
+  listResults(
+    request: ListResultsRequest,
+    callback: (error: ServiceError | null, response: ListResultsResponse) => void,
+  ): ClientUnaryCall;
+  listResults(
+    request: ListResultsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListResultsResponse) => void,
+  ): ClientUnaryCall;
+  listResults(
+    request: ListResultsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListResultsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Runs a test now, once, from each of its locations, outside its schedule (also when paused).
+   * The response comes at once, every location pending; GetRun follows the run. NOT_FOUND when the
+   * test does not exist.
+   */
+  createRun(
+    request: CreateRunRequest,
+    callback: (error: ServiceError | null, response: CreateRunResponse) => void,
+  ): ClientUnaryCall;
+  createRun(
+    request: CreateRunRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CreateRunResponse) => void,
+  ): ClientUnaryCall;
+  createRun(
+    request: CreateRunRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CreateRunResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Returns an on-demand run with each location's status and result, at once or, with `wait_s`,
+   * once every location has finished.
+   */
+  getRun(
+    request: GetRunRequest,
+    callback: (error: ServiceError | null, response: GetRunResponse) => void,
+  ): ClientUnaryCall;
+  getRun(
+    request: GetRunRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetRunResponse) => void,
+  ): ClientUnaryCall;
+  getRun(
+    request: GetRunRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetRunResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const ConfigServiceClient = makeGenericClientConstructor(
@@ -4471,6 +6278,10 @@ export const ConfigServiceClient = makeGenericClientConstructor(
   service: typeof ConfigServiceService;
   serviceName: string;
 };
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 

@@ -1,0 +1,397 @@
+import { randomUUID } from 'node:crypto';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { Metadata, status } from '@grpc/grpc-js';
+import type { AgentResult } from '@wsmon/proto';
+import { parseCredential, secretMatches } from '../auth/credentials';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { ChangeBus, RESYNC } from '../database/change-bus';
+import { LocationsRepository } from '../locations/locations.repository';
+import { ResultsRepository } from '../results/results.repository';
+import { InvalidResultError, ResultsService } from '../results/results.service';
+import { TestsRepository } from '../tests/tests.repository';
+import { AgentsRepository, type AgentMember } from './agents.repository';
+import {
+  AgentStream,
+  StreamError,
+  type AgentCall,
+  type AgentStreamHost,
+  type StreamIdentity,
+} from './agent-stream';
+import { rendezvousOwner } from './rendezvous';
+import { TestCatalog, type CatalogTest } from './test-catalog';
+
+/** A test's place in its location: which agent runs it, if any. */
+export interface TestPlacement {
+  readonly locationId: string;
+  readonly agentId: string | undefined;
+}
+
+/**
+ * The agent sessions of this replica and the assignment of tests to agents. Every replica computes
+ * the same assignment from the same rows (agents table, tests), so replicas need no coordination
+ * beyond LISTEN/NOTIFY: a change anywhere makes each replica re-synchronise its own streams.
+ */
+@Injectable()
+export class AgentSessionsService implements AgentStreamHost, OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('agent-sessions');
+  readonly replicaId = randomUUID();
+  readonly heartbeatMs: number;
+  private readonly graceMs: number;
+  /** Local streams that sent their Hello, by agent id. */
+  private readonly streams = new Map<string, AgentStream>();
+  private readonly unsubscribe: (() => void)[] = [];
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly graceTimers = new Map<string, NodeJS.Timeout>();
+  private reconcileQueue = new Set<string>();
+  private reconciling: Promise<void> | undefined;
+  private shuttingDown = false;
+  readonly counters = { streamsOpened: 0, streamErrors: new Map<string, number>(), resultsIngested: 0 };
+
+  constructor(
+    @Inject(APP_CONFIG) config: AppConfig,
+    private readonly agents: AgentsRepository,
+    private readonly locations: LocationsRepository,
+    private readonly catalog: TestCatalog,
+    private readonly results: ResultsService,
+    private readonly runs: ResultsRepository,
+    private readonly tests: TestsRepository,
+    private readonly bus: ChangeBus,
+  ) {
+    this.heartbeatMs = config.agentHeartbeatMs;
+    this.graceMs = config.agentGraceMs;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.catalog.refresh();
+    this.unsubscribe.push(
+      this.bus.subscribe('wsmon_config', () => void this.configChanged()),
+      this.bus.subscribe('wsmon_agents', (payload) => this.membershipChanged(payload)),
+      this.bus.subscribe('wsmon_run', (payload) => {
+        if (payload === RESYNC) return;
+        this.dispatchRun(payload).catch((error: unknown) =>
+          this.logger.warn(`cannot dispatch run ${payload}: ${String(error)}`),
+        );
+      }),
+    );
+    this.sweepTimer = setInterval(() => void this.sweep(), this.heartbeatMs);
+    this.sweepTimer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.shuttingDown = true;
+    this.unsubscribe.forEach((fn) => fn());
+    clearInterval(this.sweepTimer);
+    for (const timer of this.graceTimers.values()) clearTimeout(timer);
+    for (const stream of [...this.streams.values()]) {
+      stream.end(status.UNAVAILABLE, 'the control plane is shutting down: reconnect');
+    }
+    await this.reconciling?.catch(() => undefined);
+  }
+
+  /** A new call: the token decides the location before any message goes out. */
+  connect(call: AgentCall): void {
+    if (this.shuttingDown) {
+      call.emit('error', { code: status.UNAVAILABLE, details: 'the control plane is shutting down' });
+      return;
+    }
+    // Messages arriving while the token is checked wait in the stream's buffer.
+    call.pause();
+    this.authenticate(call.metadata).then(
+      (identity) => {
+        if (!identity) {
+          call.emit('error', {
+            code: status.UNAUTHENTICATED,
+            details: 'authorization: missing, malformed, unknown, revoked or expired agent token',
+          });
+          return;
+        }
+        this.counters.streamsOpened++;
+        new AgentStream(call, identity, this);
+        call.resume();
+      },
+      (error: unknown) => {
+        call.emit('error', { code: status.UNAVAILABLE, details: `cannot check the token: ${String(error)}` });
+      },
+    );
+  }
+
+  /** Where each location's agents run a test now (for the tests API and on-demand runs). */
+  async placements(testId: string, locationIds: readonly string[]): Promise<TestPlacement[]> {
+    const members = await this.members(locationIds);
+    return locationIds.map((locationId) => ({
+      locationId,
+      agentId: rendezvousOwner(testId, idsOf(members, locationId)),
+    }));
+  }
+
+  /** Sessions of this replica, for the agents API and metrics. */
+  localStreams(): readonly AgentStream[] {
+    return [...this.streams.values()];
+  }
+
+  // ---------- AgentStreamHost ----------
+
+  log(line: string): void {
+    this.logger.log(line);
+  }
+
+  async opened(stream: AgentStream): Promise<void> {
+    const hello = stream.hello!;
+    const previous = this.streams.get(hello.agent_id);
+    this.streams.set(hello.agent_id, stream);
+    // A reconnecting agent is never locked out by its own stale stream.
+    previous?.end(status.ABORTED, 'replaced by a newer stream of the same agent');
+    await this.agents.startSession({
+      agentId: hello.agent_id,
+      locationId: stream.identity.locationId,
+      tokenId: stream.identity.tokenId,
+      sessionId: stream.sessionId,
+      replicaId: this.replicaId,
+      hostname: hello.hostname.slice(0, 255),
+      version: hello.version.slice(0, 64),
+      capabilities: stream.capabilities,
+      configRevision: hello.config_revision,
+    });
+    stream.registered = true;
+    await this.locations.touchToken(stream.identity.tokenId);
+    stream.welcome();
+    const locationId = stream.identity.locationId;
+    await stream.synchronise(await this.desiredFor(stream), () => this.catalog.currentRevision());
+    await this.bus.publish('wsmon_agents', locationId);
+  }
+
+  async ingest(stream: AgentStream, results: readonly AgentResult[]): Promise<void> {
+    try {
+      await this.results.ingest(stream.identity.locationId, stream.agentId, results);
+      this.counters.resultsIngested += results.length;
+    } catch (error) {
+      if (error instanceof InvalidResultError) {
+        throw new StreamError(status.INVALID_ARGUMENT, `ResultBatch.${error.message}`);
+      }
+      throw error;
+    }
+  }
+
+  async drained(stream: AgentStream): Promise<void> {
+    await this.agents.endSession(stream.agentId, stream.sessionId, true);
+    await this.bus.publish('wsmon_agents', stream.identity.locationId);
+  }
+
+  closed(stream: AgentStream, reason: string): void {
+    if (reason !== 'the agent closed the stream') {
+      this.counters.streamErrors.set(
+        reason.split(':')[0]!,
+        (this.counters.streamErrors.get(reason) ?? 0) + 1,
+      );
+    }
+    if (!stream.hello) return;
+    if (this.streams.get(stream.agentId) === stream) this.streams.delete(stream.agentId);
+    this.logger.log(`agent ${stream.agentId} (${stream.identity.locationName}) disconnected: ${reason}`);
+    if (this.shuttingDown) return;
+    const locationId = stream.identity.locationId;
+    void this.agents
+      .endSession(stream.agentId, stream.sessionId, false)
+      .then(() => this.bus.publish('wsmon_agents', locationId))
+      .catch((error: unknown) => this.logger.warn(`cannot record the disconnect: ${String(error)}`));
+  }
+
+  // ---------- on-demand runs ----------
+
+  /**
+   * Every replica hears of a new run; each location's run goes to the agent that runs the test there
+   * (rendezvous over the connected agents with `run.now`), sent by the replica holding its stream.
+   * A location without such an agent is marked `no_agent` at once rather than left waiting.
+   */
+  private async dispatchRun(runId: string): Promise<void> {
+    const found = await this.runs.findRun(runId);
+    const pending = found?.locations.filter((l) => l.status === 'pending') ?? [];
+    if (!found || !pending.length) return;
+    const test = await this.tests.find(found.run.testId);
+    if (!test) return;
+    const members = await this.members(pending.map((l) => l.locationId));
+    let assignment: Awaited<ReturnType<TestCatalog['assignmentFor']>> | undefined;
+    for (const row of pending) {
+      const capable = members
+        .filter((m) => m.locationId === row.locationId && m.connected && m.capabilities.includes('run.now'))
+        .map((m) => m.agentId);
+      const agentId = rendezvousOwner(test.id, capable);
+      if (!agentId) {
+        await this.runs.markRunLocation(runId, row.locationId, 'no_agent');
+        continue;
+      }
+      const stream = this.streams.get(agentId);
+      if (!stream?.open || !stream.has('run.now')) continue;
+      if (!(await this.runs.markRunLocation(runId, row.locationId, 'dispatched', agentId))) continue;
+      assignment ??= await this.catalog.assignmentFor(test);
+      stream.send({ run_now: { run_id: runId, test: assignment } });
+    }
+  }
+
+  // ---------- assignment ----------
+
+  private async authenticate(metadata: Metadata): Promise<StreamIdentity | undefined> {
+    const [header] = metadata.get('authorization');
+    if (typeof header !== 'string') return undefined;
+    const match = /^Bearer (\S+)$/.exec(header);
+    const parsed = match ? parseCredential(match[1]!, 'wsa') : undefined;
+    if (!parsed) return undefined;
+    const token = await this.locations.findTokenByPrefix(parsed.prefix);
+    if (!token || token.revokedAt || !secretMatches(parsed.secret, token.secretHash)) return undefined;
+    if (token.expiresAt && token.expiresAt.getTime() <= Date.now()) return undefined;
+    const [location] = await this.locations.findByIds([token.locationId]);
+    if (!location) return undefined;
+    return { tokenId: token.id, locationId: location.id, locationName: location.name };
+  }
+
+  private members(locationIds: readonly string[]): Promise<AgentMember[]> {
+    return this.agents.members(locationIds, 3 * this.heartbeatMs, this.graceMs);
+  }
+
+  private async desiredFor(stream: AgentStream): Promise<CatalogTest[]> {
+    return this.desired(stream, await this.members([stream.identity.locationId]));
+  }
+
+  /**
+   * The tests this stream's agent must hold: those it wins among its location's members, plus, for a
+   * hand-off period, those it held and another agent has just won. The new owner starts them at its
+   * next slot; the old one keeps running them meanwhile, so that no slot falls between the two (a
+   * slot both run is stored once).
+   */
+  private desired(stream: AgentStream, members: readonly AgentMember[]): CatalogTest[] {
+    const locationId = stream.identity.locationId;
+    const ids = idsOf(members, locationId);
+    // The stream asking is a member even before its row is visible to the query (another replica's clock).
+    if (!ids.includes(stream.agentId)) ids.push(stream.agentId);
+    const now = Date.now();
+    const desired: CatalogTest[] = [];
+    for (const test of this.catalog.forLocation(locationId)) {
+      if (rendezvousOwner(test.id, ids) === stream.agentId) {
+        stream.releasing.delete(test.id);
+        desired.push(test);
+      } else if (stream.held.has(test.id)) {
+        let releaseAt = stream.releasing.get(test.id);
+        if (releaseAt === undefined) {
+          stream.releasing.set(test.id, (releaseAt = now + HANDOFF_MS));
+          this.reconcileLater(locationId, HANDOFF_MS);
+        }
+        if (releaseAt > now) desired.push(test);
+        else stream.releasing.delete(test.id);
+      }
+    }
+    return desired;
+  }
+
+  private reconcileLater(locationId: string, delayMs: number): void {
+    const timer = setTimeout(() => this.reconcile([locationId]), delayMs + 50);
+    timer.unref();
+  }
+
+  private async configChanged(): Promise<void> {
+    try {
+      await this.catalog.refresh();
+    } catch (error) {
+      this.logger.warn(`cannot refresh the tests: ${String(error)}`);
+      return;
+    }
+    this.reconcile(this.localLocations());
+  }
+
+  private membershipChanged(payload: string): void {
+    const locations = payload === RESYNC ? this.localLocations() : [payload];
+    this.reconcile(locations);
+    // A disconnect moves tests only once the grace period is over: look again then.
+    for (const locationId of locations) {
+      clearTimeout(this.graceTimers.get(locationId));
+      const timer = setTimeout(() => {
+        this.graceTimers.delete(locationId);
+        this.reconcile([locationId]);
+      }, this.graceMs + 250);
+      timer.unref();
+      this.graceTimers.set(locationId, timer);
+    }
+  }
+
+  private localLocations(): string[] {
+    return [...new Set([...this.streams.values()].map((s) => s.identity.locationId))];
+  }
+
+  /** Re-synchronises this replica's streams of these locations; passes run one at a time, coalesced. */
+  private reconcile(locationIds: readonly string[]): void {
+    for (const id of locationIds) this.reconcileQueue.add(id);
+    if (this.reconciling) return;
+    this.reconciling = (async () => {
+      while (this.reconcileQueue.size && !this.shuttingDown) {
+        const batch = [...this.reconcileQueue];
+        this.reconcileQueue = new Set();
+        try {
+          await this.reconcileNow(batch);
+        } catch (error) {
+          this.logger.warn(`cannot reconcile assignments: ${String(error)}`);
+        }
+      }
+    })().finally(() => (this.reconciling = undefined));
+  }
+
+  private async reconcileNow(locationIds: readonly string[]): Promise<void> {
+    const local = [...this.streams.values()].filter(
+      (s) => s.open && locationIds.includes(s.identity.locationId),
+    );
+    if (!local.length) return;
+    const members = await this.members(locationIds);
+    let revision: number | undefined;
+    const revisionOnce = async () => (revision ??= await this.catalog.currentRevision());
+    await Promise.all(local.map((stream) => stream.synchronise(this.desired(stream, members), revisionOnce)));
+  }
+
+  /**
+   * Every heartbeat interval: flush liveness and capacity of local sessions (streams taken over by
+   * another replica end with ABORTED), end sessions whose token was revoked or expired, and
+   * reconcile local locations (catches a crashed replica's agents leaving and missed notifications).
+   */
+  private async sweep(): Promise<void> {
+    const streams = [...this.streams.values()].filter((s) => s.open && s.registered);
+    if (!streams.length) return;
+    try {
+      const owned = await this.agents.beat(
+        streams.map((s) => ({
+          agentId: s.agentId,
+          sessionId: s.sessionId,
+          configRevision: s.configRevision,
+          heldTests: s.held.size,
+          freeSlots: s.lastHeartbeat?.free_slots ?? null,
+          inFlight: s.lastHeartbeat?.in_flight ?? null,
+          spoolDepth: s.lastHeartbeat?.spool_depth ?? null,
+          spoolDroppedTotal: s.lastHeartbeat?.spool_dropped_total ?? null,
+        })),
+      );
+      for (const stream of streams) {
+        if (!owned.has(stream.agentId))
+          stream.end(status.ABORTED, 'replaced by a newer stream of the same agent');
+      }
+      const invalid = new Set(
+        await this.locations.invalidTokenIds([...new Set(streams.map((s) => s.identity.tokenId))]),
+      );
+      for (const stream of streams) {
+        if (invalid.has(stream.identity.tokenId)) {
+          stream.end(status.UNAUTHENTICATED, 'the agent token was revoked, expired or deleted');
+        }
+      }
+      this.reconcile(this.localLocations());
+    } catch (error) {
+      this.logger.warn(`agent sweep failed: ${String(error)}`);
+    }
+  }
+}
+
+/** How long an agent keeps a test another agent has just won: covers the new owner's first slot of a short interval. */
+const HANDOFF_MS = 3000;
+
+function idsOf(members: readonly AgentMember[], locationId: string): string[] {
+  return members.filter((m) => m.locationId === locationId).map((m) => m.agentId);
+}

@@ -1,0 +1,452 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
+import type { AgentResult } from '@wsmon/proto';
+import { In, type DataSource, type EntityManager, type Repository } from 'typeorm';
+import type { Cursor } from '../common/pagination';
+import { isDuplicateObject } from '../common/pg-errors';
+import { isUuid } from '../common/validation';
+import { LocationEntity } from '../locations/location.entity';
+import { TestEntity } from '../tests/test.entity';
+import { ResultEntity } from './result.entity';
+import { RunEntity, RunResultEntity, type RunLocationStatus } from './run.entity';
+
+/** What one ingest call did with its results: each is counted once. */
+export interface IngestOutcome {
+  /** Stored: a new row of `results`, or a run's location completed. */
+  readonly inserted: number;
+  /** Already there: the same slot (or run and location) had a result. */
+  readonly duplicates: number;
+  /** Dropped on purpose: the test (or run) no longer exists, or the slot lies outside what is kept. */
+  readonly discarded: number;
+}
+
+/** The fields of an agent's result that are stored; `run_id` set for an on-demand run. */
+export type StoredResult = Pick<
+  AgentResult,
+  | 'result_id'
+  | 'test_id'
+  | 'test_revision'
+  | 'slot_time'
+  | 'started_time'
+  | 'attempts'
+  | 'run_id'
+  | 'success'
+  | 'value'
+  | 'reason'
+  | 'cause'
+  | 'category'
+  | 'open_ms'
+  | 'round_trip_ms'
+  | 'total_ms'
+  | 'close_code'
+  | 'tls_not_after'
+  | 'result_json'
+>;
+
+export interface ResultFilter {
+  /** Inclusive. */
+  readonly from: Date;
+  /** Exclusive. */
+  readonly to: Date;
+  readonly locationName?: string;
+  readonly agentId?: string;
+  readonly success?: boolean;
+}
+
+export interface RunWithLocations {
+  readonly run: RunEntity;
+  /** One row per location of the run, by location id. */
+  readonly locations: RunResultEntity[];
+}
+
+export interface NewRun {
+  readonly id: string;
+  readonly testId: string;
+  readonly requestedBy: string | null;
+}
+
+const DAY_MS = 86_400_000;
+/** The first key of the advisory locks that serialise partition creation across replicas. */
+const PARTITION_LOCK_CLASS = 0x77736d72; // 'wsmr'
+/**
+ * ATTACH PARTITION waits for its SHARE UPDATE EXCLUSIVE lock on `results` behind DDL, VACUUM or an index
+ * build: bounded, the ingest fails instead (the agent sends the batch again).
+ */
+const PARTITION_LOCK_TIMEOUT = '10s';
+
+/** `results_p20260315`: the partition of one UTC day (days since the epoch). */
+export function partitionName(day: number): string {
+  return `results_p${new Date(day * DAY_MS).toISOString().slice(0, 10).replaceAll('-', '')}`;
+}
+
+export const dayOf = (ms: number): number => Math.floor(ms / DAY_MS);
+
+@Injectable()
+export class ResultsRepository {
+  /** Days whose partition is known to exist: checked once per process, then free. */
+  private readonly partitions = new Set<number>();
+  private readonly creating = new Map<number, Promise<void>>();
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @InjectRepository(ResultEntity) private readonly results: Repository<ResultEntity>,
+    @InjectRepository(RunResultEntity) private readonly runResults: Repository<RunResultEntity>,
+    @InjectRepository(TestEntity) private readonly tests: Repository<TestEntity>,
+    @InjectRepository(LocationEntity) private readonly locations: Repository<LocationEntity>,
+  ) {}
+
+  // ---------- partitions ----------
+
+  /**
+   * Makes sure the partitions of these UTC days (days since the epoch) exist. Each is created in its own
+   * short transaction, as a plain table attached to `results` afterwards: ATTACH PARTITION takes only a
+   * SHARE UPDATE EXCLUSIVE lock on the parent, so ingest goes on meanwhile (CREATE TABLE … PARTITION OF
+   * would block it). Replicas creating the same day serialise on an advisory lock and re-check.
+   */
+  async ensurePartitions(days: Iterable<number>): Promise<void> {
+    const missing = [...new Set(days)].filter((day) => !this.partitions.has(day)).sort((a, b) => a - b);
+    for (const day of missing) {
+      let creating = this.creating.get(day);
+      if (!creating) {
+        creating = this.createPartition(day).finally(() => this.creating.delete(day));
+        this.creating.set(day, creating);
+      }
+      await creating;
+    }
+  }
+
+  private async createPartition(day: number): Promise<void> {
+    const name = partitionName(day);
+    const from = new Date(day * DAY_MS).toISOString();
+    const to = new Date((day + 1) * DAY_MS).toISOString();
+    try {
+      await this.dataSource.transaction(async (manager) => {
+        await manager.query(`SET LOCAL lock_timeout = '${PARTITION_LOCK_TIMEOUT}'`);
+        await manager.query('SELECT pg_advisory_xact_lock($1, $2)', [PARTITION_LOCK_CLASS, day]);
+        if (await partitionExists(manager, name)) return;
+        await manager.query(`CREATE TABLE ${name} (LIKE results INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`);
+        await manager.query(
+          `ALTER TABLE results ATTACH PARTITION ${name} FOR VALUES FROM ('${from}') TO ('${to}')`,
+        );
+      });
+    } catch (error) {
+      // Someone outside the lock protocol (an operator, an older replica) made it first: it is there.
+      if (!isDuplicateObject(error) || !(await partitionExists(this.dataSource.manager, name))) throw error;
+    }
+    this.partitions.add(day);
+  }
+
+  // ---------- ingest ----------
+
+  /**
+   * Stores an agent's results in one transaction, resolving once it committed. Scheduled results go to
+   * `results` (a slot already there is a duplicate, a deleted test's result is discarded); on-demand ones
+   * (`run_id` set) complete their run's row of this location, once. The partitions of the scheduled
+   * results' days must exist ({@link ensurePartitions}).
+   *
+   * Fast by construction: one statement per kind, whatever the number of results, with every column as
+   * one array parameter; `result_json` goes to PostgreSQL as the bytes that arrived, in the binary form of
+   * a `json[]` (no decoding, escaping or parsing here: PostgreSQL validates the JSON).
+   */
+  async ingest(
+    locationId: string,
+    agentId: string,
+    scheduled: readonly StoredResult[],
+    onDemand: readonly StoredResult[],
+  ): Promise<IngestOutcome> {
+    if (!scheduled.length && !onDemand.length) return { inserted: 0, duplicates: 0, discarded: 0 };
+    const counts = await this.dataSource.transaction(async (manager) => {
+      const total = { inserted: 0, discarded: 0 };
+      for (const [rows, sql] of [
+        [scheduled, INSERT_RESULTS],
+        [onDemand, COMPLETE_RUN_RESULTS],
+      ] as const) {
+        if (!rows.length) continue;
+        const [row] = await manager.query<{ inserted: number; discarded: number }[]>(sql, [
+          locationId,
+          agentId,
+          ...columns(rows),
+        ]);
+        total.inserted += row!.inserted;
+        total.discarded += row!.discarded;
+      }
+      return total;
+    });
+    const all = scheduled.length + onDemand.length;
+    return { ...counts, duplicates: all - counts.inserted - counts.discarded };
+  }
+
+  // ---------- reading results ----------
+
+  /** A test's results in the range, newest first (then by location id), after the cursor. */
+  listResults(
+    testId: string,
+    filter: ResultFilter,
+    limit: number,
+    after: Cursor | undefined,
+  ): Promise<ResultEntity[]> {
+    if (!isUuid(testId)) return Promise.resolve([]);
+    const query = this.results
+      .createQueryBuilder('r')
+      .where('r.test_id = :testId', { testId })
+      .andWhere('r.slot_time >= :from AND r.slot_time < :to', { from: filter.from, to: filter.to })
+      .orderBy('r.slot_time', 'DESC')
+      .addOrderBy('r.location_id', 'DESC')
+      .limit(limit);
+    // The cursor is (slot_time, location_id) of the last row shown: unique within a test.
+    if (after) {
+      query.andWhere('(r.slot_time, r.location_id) < (:slotTime, :locationId)', {
+        slotTime: after.createdAt,
+        locationId: after.id,
+      });
+    }
+    if (filter.locationName !== undefined) {
+      query.andWhere('r.location_id = (SELECT l.id FROM locations l WHERE l.name = :location)', {
+        location: filter.locationName,
+      });
+    }
+    if (filter.agentId !== undefined) query.andWhere('r.agent_id = :agentId', { agentId: filter.agentId });
+    if (filter.success !== undefined) query.andWhere('r.success = :success', { success: filter.success });
+    return query.getMany();
+  }
+
+  testExists(testId: string): Promise<boolean> {
+    return isUuid(testId) ? this.tests.existsBy({ id: testId }) : Promise.resolve(false);
+  }
+
+  /** Names of these locations by id; a deleted location is missing. */
+  async locationNames(ids: readonly string[]): Promise<Map<string, string>> {
+    if (!ids.length) return new Map();
+    const found = await this.locations.findBy({ id: In([...ids]) });
+    return new Map(found.map((l) => [l.id, l.name]));
+  }
+
+  // ---------- on-demand runs ----------
+
+  /**
+   * Creates a run of the test at its current revision with one pending row per location of the test, in
+   * one transaction. Null when the test does not exist (any more).
+   */
+  async createRun(run: NewRun): Promise<RunWithLocations | null> {
+    return this.dataSource.transaction(async (manager) => {
+      const created = await manager.query<{ id: string }[]>(
+        `INSERT INTO runs (id, test_id, test_revision, requested_by)
+         SELECT $1, t.id, t.revision, $3 FROM tests t WHERE t.id = $2
+         RETURNING id`,
+        [run.id, run.testId, run.requestedBy],
+      );
+      if (!created.length) return null;
+      await manager.query(
+        `INSERT INTO run_results (run_id, location_id)
+         SELECT $1, tl.location_id FROM test_locations tl WHERE tl.test_id = $2`,
+        [run.id, run.testId],
+      );
+      return loadRun(manager, run.id);
+    });
+  }
+
+  /** The run with its test id and its rows, one per location; null when there is no such run. */
+  findRun(runId: string): Promise<RunWithLocations | null> {
+    return isUuid(runId) ? loadRun(this.dataSource.manager, runId) : Promise.resolve(null);
+  }
+
+  /**
+   * Records that a run's location was dispatched to an agent, or that it has none that can run it. Only a
+   * pending row changes (a result may have completed it first); true when it did.
+   */
+  async markRunLocation(
+    runId: string,
+    locationId: string,
+    status: Extract<RunLocationStatus, 'dispatched' | 'no_agent'>,
+    agentId?: string,
+  ): Promise<boolean> {
+    const result = await this.runResults
+      .createQueryBuilder()
+      .update()
+      .set({ status, agentId: agentId ?? null })
+      .where('run_id = :runId AND location_id = :locationId AND status = :pending', {
+        runId,
+        locationId,
+        pending: 'pending' satisfies RunLocationStatus,
+      })
+      .execute();
+    return (result.affected ?? 0) > 0;
+  }
+}
+
+async function partitionExists(manager: EntityManager, name: string): Promise<boolean> {
+  const [row] = await manager.query<{ found: boolean }[]>(
+    `SELECT to_regclass(format('public.%I', $1::text)) IS NOT NULL AS found`,
+    [name],
+  );
+  return row!.found;
+}
+
+async function loadRun(manager: EntityManager, runId: string): Promise<RunWithLocations | null> {
+  const run = await manager.findOneBy(RunEntity, { id: runId });
+  if (!run) return null;
+  const locations = await manager.find(RunResultEntity, { where: { runId }, order: { locationId: 'ASC' } });
+  return { run, locations };
+}
+
+// ---------- the ingest statements ----------
+
+/**
+ * $1 location, $2 agent, then one array per column (see {@link columns}): every result is one element of
+ * each. Timestamps travel as epoch milliseconds (float8: cheaper to send and parse than text).
+ */
+const BATCH = `unnest($3::uuid[], $4::uuid[], $5::int8[], $6::float8[], $7::float8[], $8::int4[], $9::bool[],
+    $10::float8[], $11::text[], $12::text[], $13::text[], $14::float8[], $15::float8[], $16::float8[],
+    $17::int4[], $18::float8[], $19::json[], $20::uuid[])
+  AS r(result_id, test_id, test_revision, slot_ms, started_ms, attempts, success, value, reason, cause,
+       category, open_ms, round_trip_ms, total_ms, close_code, tls_not_after_ms, result, run_id)`;
+
+const INSERT_RESULTS = `
+  WITH inserted AS (
+    INSERT INTO results (test_id, location_id, slot_time, result_id, agent_id, test_revision, started_at,
+                         attempts, success, value, reason, cause, category, open_ms, round_trip_ms, total_ms,
+                         close_code, tls_not_after, result)
+    SELECT r.test_id, $1::uuid, to_timestamp(r.slot_ms / 1000), r.result_id, $2::text, r.test_revision,
+           to_timestamp(r.started_ms / 1000), r.attempts, r.success, r.value, r.reason, r.cause, r.category,
+           r.open_ms, r.round_trip_ms, r.total_ms, r.close_code, to_timestamp(r.tls_not_after_ms / 1000),
+           r.result
+      FROM ${BATCH}
+     WHERE EXISTS (SELECT FROM tests t WHERE t.id = r.test_id)
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+  )
+  SELECT (SELECT count(*) FROM inserted)::int AS inserted,
+         (SELECT count(*) FROM unnest($4::uuid[]) AS u(test_id)
+           WHERE NOT EXISTS (SELECT FROM tests t WHERE t.id = u.test_id))::int AS discarded`;
+
+/**
+ * A run's location is completed once: a second result for it (a replay) changes nothing. Its status may
+ * still be pending (the result overtook the dispatch) or no_agent (an agent connected meanwhile).
+ */
+const COMPLETE_RUN_RESULTS = `
+  WITH r AS MATERIALIZED (SELECT * FROM ${BATCH}),
+  completed AS (
+    UPDATE run_results rr
+       SET status = 'completed', agent_id = $2::text, result_id = r.result_id, test_revision = r.test_revision,
+           slot_time = to_timestamp(r.slot_ms / 1000), started_at = to_timestamp(r.started_ms / 1000),
+           attempts = r.attempts, success = r.success, value = r.value, reason = r.reason, cause = r.cause,
+           category = r.category, open_ms = r.open_ms, round_trip_ms = r.round_trip_ms, total_ms = r.total_ms,
+           close_code = r.close_code, tls_not_after = to_timestamp(r.tls_not_after_ms / 1000),
+           result = r.result, completed_at = now(), updated_at = now()
+      FROM r
+     WHERE rr.run_id = r.run_id AND rr.location_id = $1::uuid AND rr.status <> 'completed'
+       AND EXISTS (SELECT FROM runs WHERE runs.id = r.run_id AND runs.test_id = r.test_id)
+    RETURNING 1
+  )
+  SELECT (SELECT count(*) FROM completed)::int AS inserted,
+         (SELECT count(*) FROM r
+           WHERE NOT EXISTS (SELECT FROM run_results rr JOIN runs ON runs.id = rr.run_id
+                              WHERE rr.run_id = r.run_id AND rr.location_id = $1::uuid
+                                AND runs.test_id = r.test_id))::int AS discarded`;
+
+/**
+ * The array parameters of {@link BATCH}, as PostgreSQL array literals built by hand: the values are uuids
+ * (checked), numbers and booleans, which need no quoting, and a few short texts; `pg`'s generic array
+ * serialisation would escape every element.
+ */
+function columns(rows: readonly StoredResult[]): (string | Buffer)[] {
+  const n = rows.length;
+  const resultIds = new Array<string>(n);
+  const testIds = new Array<string>(n);
+  const revisions = new Array<number>(n);
+  const slots = new Array<number>(n);
+  const started = new Array<number | string>(n);
+  const attempts = new Array<number>(n);
+  const success = new Array<string>(n);
+  const values = new Array<number | string>(n);
+  const reasons = new Array<string>(n);
+  const causes = new Array<string>(n);
+  const categories = new Array<string>(n);
+  const openMs = new Array<number | string>(n);
+  const roundTripMs = new Array<number | string>(n);
+  const totalMs = new Array<number>(n);
+  const closeCodes = new Array<number | string>(n);
+  const notAfter = new Array<number | string>(n);
+  const documents = new Array<Uint8Array>(n);
+  const runIds = new Array<string>(n);
+  for (let i = 0; i < n; i++) {
+    const r = rows[i]!;
+    resultIds[i] = r.result_id;
+    testIds[i] = r.test_id;
+    revisions[i] = r.test_revision;
+    slots[i] = r.slot_time!.getTime();
+    started[i] = r.started_time ? r.started_time.getTime() : NULL;
+    attempts[i] = r.attempts;
+    success[i] = r.success ? 't' : 'f';
+    values[i] = number(r.value);
+    reasons[i] = text(r.reason);
+    causes[i] = text(r.cause);
+    categories[i] = text(r.category);
+    openMs[i] = number(r.open_ms);
+    roundTripMs[i] = number(r.round_trip_ms);
+    totalMs[i] = r.total_ms;
+    closeCodes[i] = r.close_code ?? NULL;
+    notAfter[i] = r.tls_not_after ? r.tls_not_after.getTime() : NULL;
+    documents[i] = r.result_json;
+    runIds[i] = r.run_id ?? NULL;
+  }
+  const literal = (items: readonly (string | number)[]) => `{${items.join(',')}}`;
+  return [
+    literal(resultIds),
+    literal(testIds),
+    literal(revisions),
+    literal(slots),
+    literal(started),
+    literal(attempts),
+    literal(success),
+    literal(values),
+    literal(reasons),
+    literal(causes),
+    literal(categories),
+    literal(openMs),
+    literal(roundTripMs),
+    literal(totalMs),
+    literal(closeCodes),
+    literal(notAfter),
+    binaryJsonArray(documents),
+    literal(runIds),
+  ];
+}
+
+const NULL = 'NULL';
+
+/** A float8 element: JavaScript spells NaN and the infinities as PostgreSQL reads them. */
+const number = (value: number | undefined): number | string => value ?? NULL;
+
+/** A text element, quoted; the empty string (proto3's "not set") is stored as NULL. */
+function text(value: string): string {
+  if (!value) return NULL;
+  const escaped = value.includes('"') || value.includes('\\') ? value.replace(/["\\]/g, '\\$&') : value;
+  return `"${escaped}"`;
+}
+
+/** The OID of `json`. */
+const JSON_OID = 114;
+
+/**
+ * A one-dimensional `json[]` in PostgreSQL's binary array format (array_recv): ndim, has-nulls flag,
+ * element type, then the dimension's length and lower bound, then each element as its length and its
+ * bytes. The binary form of a `json` element is its text (json_recv), so the documents go in unchanged.
+ */
+function binaryJsonArray(documents: readonly Uint8Array[]): Buffer {
+  let size = 20 + 4 * documents.length;
+  for (const document of documents) size += document.length;
+  const out = Buffer.allocUnsafe(size);
+  out.writeInt32BE(1, 0);
+  out.writeInt32BE(0, 4);
+  out.writeUInt32BE(JSON_OID, 8);
+  out.writeInt32BE(documents.length, 12);
+  out.writeInt32BE(1, 16);
+  let at = 20;
+  for (const document of documents) {
+    out.writeInt32BE(document.length, at);
+    out.set(document, at + 4);
+    at += 4 + document.length;
+  }
+  return out;
+}
