@@ -8,6 +8,8 @@ export default defineConfig({
     alias: {
       '@wsmon/contracts': lib('contracts'),
       '@wsmon/probe': lib('probe'),
+      // Before '@wsmon/proto', which would otherwise match as a prefix.
+      '@wsmon/proto/agent': fileURLToPath(new URL('./libs/proto/src/agent.ts', import.meta.url)),
       '@wsmon/proto': lib('proto'),
       '@wsmon/testing': lib('testing'),
       '@wsmon/runtime': lib('runtime'),

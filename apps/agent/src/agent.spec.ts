@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DirectoryLockedError } from '@wsmon/runtime';
 import { startTargetZoo, type TargetZoo } from '@wsmon/testing';
-import type { AgentResult } from '@wsmon/proto';
+import type { AgentResult } from '@wsmon/proto/agent';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Agent, DATA_FILES, type AgentOptions } from './agent';
 import type { AgentConfig } from './config/agent-config';

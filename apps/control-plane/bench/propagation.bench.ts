@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { credentials, Metadata, type ClientDuplexStream } from '@grpc/grpc-js';
-import { AgentServiceClient, type ConnectRequest, type ConnectResponse } from '@wsmon/proto';
+import { AgentServiceClient, type ConnectRequest, type ConnectResponse } from '@wsmon/proto/agent';
 import { startTestPostgres } from '@wsmon/testing';
 import {
   newAdminKey,
@@ -29,7 +29,9 @@ const CHANNELS = 10;
 /** An agent that acknowledges every revision at once and notes when each test's update arrived. */
 class SimAgent {
   readonly id = randomUUID();
+  /** The tests the agent holds now, with their revisions. */
   readonly seen = new Map<string, number>();
+  private snapshotRevision = -1;
   private resolveSynced!: () => void;
   readonly synced = new Promise<void>((r) => (this.resolveSynced = r));
   private readonly call: ClientDuplexStream<ConnectRequest, ConnectResponse>;
@@ -44,6 +46,10 @@ class SimAgent {
       if (m.config_update) {
         const at = performance.now();
         this.call.write({ config_ack: { revision: m.config_update.revision, rejected_tests: [] } });
+        // A snapshot (one or more messages of one revision) replaces what the agent holds.
+        if (m.config_update.snapshot && m.config_update.revision !== this.snapshotRevision) this.seen.clear();
+        if (m.config_update.snapshot) this.snapshotRevision = m.config_update.revision;
+        for (const id of m.config_update.removed_test_ids) this.seen.delete(id);
         for (const u of m.config_update.upserts) {
           this.seen.set(u.test_id, u.revision);
           this.waiters.get(`${u.test_id}:${u.revision}`)?.(at);

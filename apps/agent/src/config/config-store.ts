@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { TestAssignment } from '@wsmon/proto';
+import type { TestAssignment } from '@wsmon/proto/agent';
 import { errorCode, writeFileDurably } from '../storage/durable-file';
 
 /**

@@ -9,7 +9,7 @@ import {
   type Schedule,
 } from '@wsmon/contracts';
 import { createProbe, type Probe, type ProbeRuntime } from '@wsmon/probe';
-import type { TestAssignment, TestRejection } from '@wsmon/proto';
+import type { TestAssignment, TestRejection } from '@wsmon/proto/agent';
 import type { ScheduledTest } from '../scheduler';
 
 /** A test the agent holds and runs: an assignment checked by the shared schema, its probe compiled. */

@@ -1,4 +1,4 @@
-import { AgentResult } from '@wsmon/proto';
+import { AgentResult } from '@wsmon/proto/agent';
 import { describe, expect, it } from 'vitest';
 import { probeResult, refusedResult } from '../http/probe-result.spec-helper';
 import { resultRecord, toAgentResult } from './result-record';

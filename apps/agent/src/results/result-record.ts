@@ -1,5 +1,5 @@
 import type { ProbeResult } from '@wsmon/contracts';
-import type { AgentResult } from '@wsmon/proto';
+import type { AgentResult } from '@wsmon/proto/agent';
 import type { SpooledResult } from '../spool/result-spool';
 
 /**

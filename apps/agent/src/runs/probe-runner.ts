@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ConfigFieldError, RetryPolicy } from '@wsmon/contracts';
 import { createProbe, invalidConfigResult, type Probe, type ProbeRuntime } from '@wsmon/probe';
-import type { TestAssignment } from '@wsmon/proto';
+import type { TestAssignment } from '@wsmon/proto/agent';
 import { probePhaseLog } from '../http/probe-debug';
 import { resultRecord, type ResultRecord } from '../results/result-record';
 import { runWithRetry, systemClock, type Clock, type RunTest } from '../scheduler';

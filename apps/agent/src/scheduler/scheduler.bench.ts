@@ -20,12 +20,18 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { Schedule } from '@wsmon/contracts';
-import { SlotPlan, createSlotSequence } from './slot-plan';
+import {
+  GOAL_P99_MS,
+  GOAL_RSS_MB,
+  delaySummary,
+  forEachRun,
+  goalsLine,
+  mb,
+  percentile,
+} from '../../bench/schedule-accuracy';
 import { FileSlotStore, InMemorySlotStore, type SlotStore } from './slot-store';
 import { TestScheduler, type ScheduledTest } from './test-scheduler';
 
-const GOAL_RSS_MB = 150;
-const GOAL_P99_MS = 50;
 /** Runs due this close to the end may not have started when the window closes: not counted. */
 const END_MARGIN_MS = 200;
 
@@ -52,10 +58,6 @@ const testCount = Number(values.tests);
 const intervalS = Number(values['interval-s']);
 const durationMs = Number(values['duration-s']) * 1000;
 const runMs = Number(values['run-ms']);
-
-const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
-const percentile = (sorted: Float64Array, p: number) =>
-  sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 
 async function main(): Promise<number> {
   const schedule: Schedule = { interval_s: intervalS };
@@ -129,18 +131,12 @@ async function main(): Promise<number> {
 
   // Every slot whose run time fell in [start, end − margin] must have started, once.
   const windowEndMs = endMs - END_MARGIN_MS;
-  const sequence = createSlotSequence(schedule);
-  let expected = 0;
-  for (const test of tests) {
-    const plan = new SlotPlan(test.id, sequence);
-    for (
-      let run = plan.firstRun(startMs);
-      run !== null && run.runAtMs <= windowEndMs;
-      run = plan.nextSlot(run.slotMs)
-    ) {
-      expected++;
-    }
-  }
+  const expected = forEachRun(
+    tests.map((test) => test.id),
+    schedule,
+    startMs,
+    windowEndMs,
+  );
   const recorded = Math.min(starts, capacity);
   // Delays of the runs in the window; those due while `apply` planned are late by its duration.
   const inWindow = new Float64Array(recorded);
@@ -166,9 +162,7 @@ async function main(): Promise<number> {
   console.log(
     `  cpu: ${cpuSeconds.toFixed(2)} s (${((100 * cpuSeconds * 1000) / (endMs - startMs)).toFixed(1)}% of one core)`,
   );
-  console.log(
-    `  delay run time → start: p50 ${percentile(sorted, 0.5)} ms, p99 ${p99} ms, max ${sorted[sorted.length - 1]} ms (goal p99 < ${GOAL_P99_MS})`,
-  );
+  console.log(`  delay run time → start: ${delaySummary(sorted)}`);
   console.log(
     `  event loop delay: p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} ms, max ${(loopDelay.max / 1e6).toFixed(1)} ms`,
   );
@@ -178,12 +172,13 @@ async function main(): Promise<number> {
   console.log(
     `  scheduler stats: missedSlots ${stats.missedSlots}, skippedOverlap ${stats.skippedOverlap}, skippedCapacity ${stats.skippedCapacity}`,
   );
-  const goals = [
-    rssPeak / 2 ** 20 < GOAL_RSS_MB ? null : 'rss',
-    p99 < GOAL_P99_MS ? null : 'p99 delay',
-    expected === startedInWindow ? null : 'missed slots',
-  ].filter((goal) => goal !== null);
-  console.log(goals.length === 0 ? '  all goals met' : `  goals missed: ${goals.join(', ')}`);
+  console.log(
+    `  ${goalsLine([
+      rssPeak / 2 ** 20 < GOAL_RSS_MB ? null : 'rss',
+      p99 < GOAL_P99_MS ? null : 'p99 delay',
+      expected === startedInWindow ? null : 'missed slots',
+    ])}`,
+  );
   return duplicates === 0 ? 0 : 1;
 }
 

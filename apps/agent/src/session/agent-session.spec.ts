@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { getZooTlsMaterial } from '@wsmon/testing';
-import { ResultBatch, type AgentResult, type TestAssignment } from '@wsmon/proto';
+import { ResultBatch, type AgentResult, type TestAssignment } from '@wsmon/proto/agent';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigStore } from '../config/config-store';
 import type { HeldTest } from '../config/test-assignment';

@@ -8,7 +8,7 @@ import type {
   TestAssignment,
   TestRejection,
   Welcome,
-} from '@wsmon/proto';
+} from '@wsmon/proto/agent';
 import type { ConfigStore } from '../config/config-store';
 import type { HeldTest } from '../config/test-assignment';
 import type { AgentIdentity } from '../identity/agent-identity';

@@ -1,5 +1,5 @@
 import { credentials, Metadata, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
-import { AgentServiceClient } from '@wsmon/proto';
+import { AgentServiceClient } from '@wsmon/proto/agent';
 import type { AgentConfig } from '../config/agent-config';
 
 /** What the channel to the control plane needs of the agent's configuration. */

@@ -1,4 +1,4 @@
-import { AgentResult, type ConnectRequest } from '@wsmon/proto';
+import { AgentResult, type ConnectRequest } from '@wsmon/proto/agent';
 import { toAgentResult, type ResultRecord } from '../results/result-record';
 import type { ResultSpool } from '../spool/result-spool';
 import { ProtocolViolation } from './config-sync';

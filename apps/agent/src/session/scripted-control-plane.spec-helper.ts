@@ -5,7 +5,7 @@ import {
   type ConnectResponse,
   type TestAssignment,
   type Welcome,
-} from '@wsmon/proto';
+} from '@wsmon/proto/agent';
 
 type RequestKind = keyof ConnectRequest;
 type RequestOf<K extends RequestKind> = NonNullable<ConnectRequest[K]>;

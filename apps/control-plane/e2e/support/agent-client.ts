@@ -6,7 +6,7 @@ import {
   type ConnectRequest,
   type ConnectResponse,
   type Hello,
-} from '@wsmon/proto';
+} from '@wsmon/proto/agent';
 
 /**
  * A scripted agent speaking AgentService over real gRPC: the protocol tests drive the control plane

@@ -263,28 +263,43 @@ export class AgentSessionsService implements AgentStreamHost, OnApplicationBoots
    * next slot; the old one keeps running them meanwhile, so that no slot falls between the two (a
    * slot both run is stored once).
    */
-  private desired(stream: AgentStream, members: readonly AgentMember[]): CatalogTest[] {
-    const locationId = stream.identity.locationId;
-    const ids = idsOf(members, locationId);
-    // The stream asking is a member even before its row is visible to the query (another replica's clock).
-    if (!ids.includes(stream.agentId)) ids.push(stream.agentId);
+  private desired(
+    stream: AgentStream,
+    members: readonly AgentMember[],
+    owners = this.owners(stream.identity.locationId, members, stream.agentId),
+  ): CatalogTest[] {
     const now = Date.now();
     const desired: CatalogTest[] = [];
-    for (const test of this.catalog.forLocation(locationId)) {
-      if (rendezvousOwner(test.id, ids) === stream.agentId) {
+    for (const test of this.catalog.forLocation(stream.identity.locationId)) {
+      if (owners.get(test.id) === stream.agentId) {
         stream.releasing.delete(test.id);
         desired.push(test);
       } else if (stream.held.has(test.id)) {
         let releaseAt = stream.releasing.get(test.id);
         if (releaseAt === undefined) {
           stream.releasing.set(test.id, (releaseAt = now + HANDOFF_MS));
-          this.reconcileLater(locationId, HANDOFF_MS);
+          this.reconcileLater(stream.identity.locationId, HANDOFF_MS);
         }
         if (releaseAt > now) desired.push(test);
         else stream.releasing.delete(test.id);
       }
     }
     return desired;
+  }
+
+  /** The owner of each test of a location: computed once per pass, shared by the location's streams. */
+  private owners(
+    locationId: string,
+    members: readonly AgentMember[],
+    ...present: string[]
+  ): Map<string, string> {
+    const ids = idsOf(members, locationId);
+    // A stream asking is a member even before its row is visible to the query.
+    for (const id of present) if (!ids.includes(id)) ids.push(id);
+    const owners = new Map<string, string>();
+    for (const test of this.catalog.forLocation(locationId))
+      owners.set(test.id, rendezvousOwner(test.id, ids)!);
+    return owners;
   }
 
   private reconcileLater(locationId: string, delayMs: number): void {
@@ -299,7 +314,9 @@ export class AgentSessionsService implements AgentStreamHost, OnApplicationBoots
       this.logger.warn(`cannot refresh the tests: ${String(error)}`);
       return;
     }
-    this.reconcile(this.localLocations());
+    // Only the locations whose tests changed: a change to one test costs one location's streams.
+    const changed = this.catalog.takeChangedLocations();
+    this.reconcile(this.localLocations().filter((id) => changed.has(id)));
   }
 
   private membershipChanged(payload: string): void {
@@ -346,7 +363,19 @@ export class AgentSessionsService implements AgentStreamHost, OnApplicationBoots
     const members = await this.members(locationIds);
     let revision: number | undefined;
     const revisionOnce = async () => (revision ??= await this.catalog.currentRevision());
-    await Promise.all(local.map((stream) => stream.synchronise(this.desired(stream, members), revisionOnce)));
+    const owners = new Map<string, Map<string, string>>();
+    for (const locationId of new Set(local.map((s) => s.identity.locationId))) {
+      const present = local.filter((s) => s.identity.locationId === locationId).map((s) => s.agentId);
+      owners.set(locationId, this.owners(locationId, members, ...present));
+    }
+    await Promise.all(
+      local.map((stream) =>
+        stream.synchronise(
+          this.desired(stream, members, owners.get(stream.identity.locationId)),
+          revisionOnce,
+        ),
+      ),
+    );
   }
 
   /**

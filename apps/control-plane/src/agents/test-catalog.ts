@@ -25,6 +25,8 @@ export class TestCatalog {
   private readonly logger = new Logger('test-catalog');
   private readonly tests = new Map<string, CatalogTest>();
   private readonly byLocation = new Map<string, Set<string>>();
+  /** Locations whose tests changed since the last takeChangedLocations(). */
+  private changedLocations = new Set<string>();
   private refreshing: Promise<void> | undefined;
   private again = false;
 
@@ -67,6 +69,13 @@ export class TestCatalog {
     return this.refreshing;
   }
 
+  /** The locations whose tests changed (added, removed, new revision) since the last call. */
+  takeChangedLocations(): Set<string> {
+    const changed = this.changedLocations;
+    this.changedLocations = new Set();
+    return changed;
+  }
+
   /** A test whole for an on-demand run, enabled or not. */
   async assignmentFor(test: TestEntity): Promise<TestAssignment> {
     return (await this.assignments([test]))[0]!;
@@ -90,6 +99,7 @@ export class TestCatalog {
         // Disabled since the first query, or a secret deleted since the test was saved: not assignable.
         if (!test.enabled || !assignment) return;
         this.tests.set(test.id, { id: test.id, revision: Number(test.revision), locationIds, assignment });
+        for (const locationId of locationIds) this.changedLocations.add(locationId);
         for (const locationId of locationIds) {
           let set = this.byLocation.get(locationId);
           if (!set) this.byLocation.set(locationId, (set = new Set()));
@@ -103,7 +113,10 @@ export class TestCatalog {
     const test = this.tests.get(id);
     if (!test) return;
     this.tests.delete(id);
-    for (const locationId of test.locationIds) this.byLocation.get(locationId)?.delete(id);
+    for (const locationId of test.locationIds) {
+      this.byLocation.get(locationId)?.delete(id);
+      this.changedLocations.add(locationId);
+    }
   }
 
   /** Resolves secrets once per batch of tests; a test whose secret is gone is skipped (undefined), with a log line. */
