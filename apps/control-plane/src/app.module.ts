@@ -2,7 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { AgentsController } from './agents/agents.controller';
+import { AgentsController, PlacementController } from './agents/agents.controller';
 import { AgentSessionsService } from './agents/agent-sessions.service';
 import { AgentsService } from './agents/agents.service';
 import { TestCatalog } from './agents/test-catalog';
@@ -51,7 +51,7 @@ export class SecretsModule {}
 
 @Module({
   imports: [PersistenceModule, LocationsModule, ResultsModule],
-  controllers: [AgentsController],
+  controllers: [AgentsController, PlacementController],
   providers: [AgentsService, TestCatalog, AgentSessionsService],
   exports: [AgentSessionsService],
 })

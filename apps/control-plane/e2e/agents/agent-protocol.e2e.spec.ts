@@ -334,6 +334,53 @@ describe('AgentService.Connect', () => {
     await agent.ended;
   });
 
+  it('drains an agent on request: a Drain to it, its tests to its sibling at once, and the API shows it', async () => {
+    const location = await freshLocation(6);
+    const draining = stream({ capabilities: ['drain'] }, location.token);
+    await draining.next('end_of_snapshot');
+    const sibling = stream({ capabilities: [] }, location.token);
+    const siblingSnapshot = await sibling.next('config_update');
+    await sibling.next('end_of_snapshot');
+    const siblingHeld = new Set(siblingSnapshot.upserts.map((u) => u.test_id));
+
+    const placement = await admin<{ locations: { agent_id: string | null; running: boolean }[] }>(
+      'GET',
+      `/tests/${location.tests[0]}/placement`,
+    );
+    expect(placement.body.locations).toEqual([
+      expect.objectContaining({ agent_id: expect.stringMatching(/./), running: true }),
+    ]);
+    const before = await admin<{ test_ids: string[] }>('GET', `/agents/${draining.agentId}`);
+    expect(before.body.test_ids.length + siblingHeld.size).toBe(6);
+
+    expect((await admin('POST', `/agents/${draining.agentId}/drain`)).status).toBe(202);
+    const drain = await draining.next('drain', 5000);
+    expect(drain.grace_period_ms).toBeGreaterThan(0);
+    // The sibling takes the drained agent's tests without waiting for the grace period.
+    while (siblingHeld.size < 6) {
+      for (const u of (await sibling.next('config_update', 5000)).upserts) siblingHeld.add(u.test_id);
+    }
+    draining.send({ drain_done: {} });
+    draining.close();
+    expect((await draining.ended).code).toBe(status.OK);
+    const after = await admin<{ status: string }>('GET', `/agents/${draining.agentId}`);
+    expect(after.body.status).toBe('drained');
+    expect((await admin('POST', `/agents/${draining.agentId}/drain`)).status).toBe(409);
+    sibling.close();
+    await sibling.ended;
+  });
+
+  it('shows a location without an agent as not running the test', async () => {
+    const empty = await freshLocation(1);
+    const placement = await admin<{
+      locations: { location: string; agent_id: string | null; running: boolean }[];
+    }>('GET', `/tests/${empty.tests[0]}/placement`);
+    expect(placement.body.locations).toEqual([
+      expect.objectContaining({ location: empty.name, agent_id: null, running: false }),
+    ]);
+    expect((await admin('GET', '/tests/not-a-test/placement')).status).toBe(404);
+  });
+
   it('replaces an agent’s older stream with its newer one (ABORTED)', async () => {
     const agentId = randomUUID();
     const older = stream({ agent_id: agentId });

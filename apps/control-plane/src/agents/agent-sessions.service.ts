@@ -130,6 +130,18 @@ export class AgentSessionsService implements AgentStreamHost, OnApplicationBoots
     }));
   }
 
+  /** Asks an agent to give its tests up, on whichever replica holds its stream. */
+  async requestDrain(agentId: string, locationId: string): Promise<void> {
+    await this.bus.publish('wsmon_agents', `${DRAIN_PREFIX}${agentId}`);
+    await this.bus.publish('wsmon_agents', locationId);
+  }
+
+  /** The tests an agent runs now, by the same assignment every replica computes. */
+  async assignedTests(agentId: string, locationId: string): Promise<string[]> {
+    const owners = this.owners(locationId, await this.members([locationId]));
+    return [...owners].filter(([, owner]) => owner === agentId).map(([testId]) => testId);
+  }
+
   /** Sessions of this replica, for the agents API and metrics. */
   localStreams(): readonly AgentStream[] {
     return [...this.streams.values()];
@@ -201,6 +213,23 @@ export class AgentSessionsService implements AgentStreamHost, OnApplicationBoots
       .catch((error: unknown) => this.logger.warn(`cannot record the disconnect: ${String(error)}`));
   }
 
+  /**
+   * An agent with `drain` gets a Drain and hands its tests over itself (DrainDone); without it, its
+   * tests are taken away by ConfigUpdates. Either way it has already left the assignment (its row is
+   * marked drained), so the location's other agents take its tests.
+   */
+  private drainLocal(agentId: string): void {
+    const stream = this.streams.get(agentId);
+    if (!stream?.open || stream.draining) return;
+    stream.draining = true;
+    this.logger.log(`draining agent ${agentId} (${stream.identity.locationName})`);
+    if (stream.has('drain')) {
+      stream.send({ drain: { grace_period_ms: DRAIN_GRACE_MS, reason: 'agent drained by an operator' } });
+    } else {
+      this.reconcile([stream.identity.locationId]);
+    }
+  }
+
   // ---------- on-demand runs ----------
 
   /**
@@ -268,6 +297,8 @@ export class AgentSessionsService implements AgentStreamHost, OnApplicationBoots
     members: readonly AgentMember[],
     owners = this.owners(stream.identity.locationId, members, stream.agentId),
   ): CatalogTest[] {
+    // A draining agent without `drain` is emptied by updates (one with it is skipped: it stops itself).
+    if (stream.draining) return [];
     const now = Date.now();
     const desired: CatalogTest[] = [];
     for (const test of this.catalog.forLocation(stream.identity.locationId)) {
@@ -320,6 +351,10 @@ export class AgentSessionsService implements AgentStreamHost, OnApplicationBoots
   }
 
   private membershipChanged(payload: string): void {
+    if (payload.startsWith(DRAIN_PREFIX)) {
+      this.drainLocal(payload.slice(DRAIN_PREFIX.length));
+      return;
+    }
     const locations = payload === RESYNC ? this.localLocations() : [payload];
     this.reconcile(locations);
     // A disconnect moves tests only once the grace period is over: look again then.
@@ -357,7 +392,7 @@ export class AgentSessionsService implements AgentStreamHost, OnApplicationBoots
 
   private async reconcileNow(locationIds: readonly string[]): Promise<void> {
     const local = [...this.streams.values()].filter(
-      (s) => s.open && locationIds.includes(s.identity.locationId),
+      (s) => s.open && locationIds.includes(s.identity.locationId) && !(s.draining && s.has('drain')),
     );
     if (!local.length) return;
     const members = await this.members(locationIds);
@@ -417,6 +452,10 @@ export class AgentSessionsService implements AgentStreamHost, OnApplicationBoots
     }
   }
 }
+
+const DRAIN_PREFIX = 'drain:';
+/** Probes in flight get this long to finish when an operator drains an agent. */
+const DRAIN_GRACE_MS = 10_000;
 
 /** How long an agent keeps a test another agent has just won: covers the new owner's first slot of a short interval. */
 const HANDOFF_MS = 3000;

@@ -92,6 +92,8 @@ export class AgentStream {
   private configChain: Promise<void> = Promise.resolve();
   private readonly timer: NodeJS.Timeout;
   resultsIngested = 0;
+  /** An operator drained it: it gets no new tests. */
+  draining = false;
   /** Its session row is written: heartbeats are flushed for it from now on. */
   registered = false;
 

@@ -120,12 +120,17 @@ export class AgentsRepository {
     );
   }
 
-  /** Every session this replica held, when it starts: a replica that crashed left them open. */
-  async endReplicaSessions(replicaId: string): Promise<void> {
-    await this.agents.query(
-      `UPDATE agents SET disconnected_at = now() WHERE replica_id = $1 AND disconnected_at IS NULL`,
-      [replicaId],
+  /**
+   * An operator asked the agent to give its tests up: it leaves its location's assignment at once,
+   * while its stream stays open until it has drained. False when it has no open session.
+   */
+  async markDraining(agentId: string): Promise<AgentEntity | null> {
+    const [rows] = await this.agents.query<[{ location_id: string }[], number]>(
+      `UPDATE agents SET drained = true WHERE id = $1 AND session_id IS NOT NULL AND disconnected_at IS NULL
+       RETURNING location_id`,
+      [agentId],
     );
+    return rows.length ? this.find(agentId) : null;
   }
 
   /**
@@ -140,7 +145,8 @@ export class AgentsRepository {
     >(
       `SELECT id, location_id, capabilities, disconnected_at IS NULL AS connected FROM agents
         WHERE location_id = ANY($1::uuid[]) AND session_id IS NOT NULL
-          AND ((disconnected_at IS NULL AND last_heartbeat_at > now() - make_interval(secs => $2 / 1000.0))
+          AND ((disconnected_at IS NULL AND NOT drained
+                AND last_heartbeat_at > now() - make_interval(secs => $2 / 1000.0))
                OR (disconnected_at > now() - make_interval(secs => $3 / 1000.0) AND NOT drained))`,
       [locationIds, livenessMs, graceMs],
     );

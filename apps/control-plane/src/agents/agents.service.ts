@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { NotFoundError } from '../common/errors';
+import { ConflictError, NotFoundError } from '../common/errors';
+import { TestsRepository } from '../tests/tests.repository';
+import { AgentSessionsService } from './agent-sessions.service';
 import { LocationsRepository } from '../locations/locations.repository';
 import { LocationsService, type LocationResponse } from '../locations/locations.service';
 import type { AgentEntity } from './agent.entity';
@@ -32,6 +34,18 @@ export interface AgentResponse {
   spool_dropped_total: number | null;
 }
 
+export interface TestPlacementResponse {
+  test_id: string;
+  enabled: boolean;
+  locations: {
+    location: string;
+    location_id: string;
+    /** The agent running the test there; null: the location has no agent, the test does not run there. */
+    agent_id: string | null;
+    running: boolean;
+  }[];
+}
+
 /** Agents register themselves by connecting (the agents issue); the API reads them. */
 @Injectable()
 export class AgentsService {
@@ -39,6 +53,8 @@ export class AgentsService {
     private readonly agents: AgentsRepository,
     private readonly locations: LocationsService,
     private readonly locationRows: LocationsRepository,
+    private readonly sessions: AgentSessionsService,
+    private readonly tests: TestsRepository,
   ) {}
 
   async list(locationKey: string | undefined): Promise<AgentResponse[]> {
@@ -46,11 +62,43 @@ export class AgentsService {
     return this.withLocations(await this.agents.list(location?.id));
   }
 
-  async get(id: string): Promise<AgentResponse> {
+  /** One agent, with the tests it runs now. */
+  async get(id: string): Promise<AgentResponse & { test_ids: string[] }> {
     const agent = await this.agents.find(id);
     if (!agent) throw new NotFoundError('agent', id);
     const [response] = await this.withLocations([agent]);
+    const running = response!.status === 'connected';
+    return { ...response!, test_ids: running ? await this.sessions.assignedTests(id, agent.locationId) : [] };
+  }
+
+  /** Takes the agent out of its location's assignment; its tests move to the location's other agents. */
+  async drain(id: string): Promise<AgentResponse> {
+    if (!(await this.agents.find(id))) throw new NotFoundError('agent', id);
+    const agent = await this.agents.markDraining(id);
+    if (!agent) throw new ConflictError(`agent ${id} is not connected`);
+    await this.sessions.requestDrain(id, agent.locationId);
+    const [response] = await this.withLocations([agent]);
     return response!;
+  }
+
+  /** Which agent runs a test in each of its locations; a location without one does not run it. */
+  async placement(testId: string): Promise<TestPlacementResponse> {
+    const [found] = (await this.tests.find(testId)) ? await this.tests.withLocationIds([testId]) : [];
+    if (!found) throw new NotFoundError('test', testId);
+    const placements = await this.sessions.placements(testId, found.locationIds);
+    const names = new Map(
+      (await this.locationRows.findByIds(found.locationIds)).map((l) => [l.id, l.name] as const),
+    );
+    return {
+      test_id: testId,
+      enabled: found.test.enabled,
+      locations: placements.map((p) => ({
+        location: names.get(p.locationId) ?? '',
+        location_id: p.locationId,
+        agent_id: p.agentId ?? null,
+        running: found.test.enabled && p.agentId !== undefined,
+      })),
+    };
   }
 
   /** One query for all the agents' locations, however many agents. */
