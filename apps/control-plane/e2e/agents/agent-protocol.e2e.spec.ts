@@ -370,6 +370,33 @@ describe('AgentService.Connect', () => {
     await sibling.ended;
   });
 
+  it('shows each location’s capacity from its agents’ heartbeats, and flags an under-provisioned one', async () => {
+    const location = await freshLocation(0);
+    const capacity = () =>
+      admin<{ agents_connected: number; free_slots: number; under_provisioned: boolean }>(
+        'GET',
+        `/locations/${location.name}/capacity`,
+      );
+    expect((await capacity()).body).toMatchObject({ agents_connected: 0, under_provisioned: false });
+    const saturated = stream({ capabilities: [] }, location.token);
+    await saturated.next('end_of_snapshot');
+    saturated.heartbeat = { free_slots: 0, in_flight: 50, spool_depth: 3, spool_dropped_total: 0 };
+    saturated.send({ heartbeat: saturated.heartbeat });
+    let seen = (await capacity()).body;
+    for (let i = 0; i < 50 && !seen.under_provisioned; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      seen = (await capacity()).body;
+    }
+    expect(seen).toMatchObject({ agents_connected: 1, free_slots: 0, under_provisioned: true });
+    const agent = await admin<{ free_slots: number; in_flight: number; spool_depth: number }>(
+      'GET',
+      `/agents/${saturated.agentId}`,
+    );
+    expect(agent.body).toMatchObject({ free_slots: 0, in_flight: 50, spool_depth: 3 });
+    saturated.close();
+    await saturated.ended;
+  });
+
   it('shows a location without an agent as not running the test', async () => {
     const empty = await freshLocation(1);
     const placement = await admin<{

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { credentials, Metadata, status, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
 import {
   AgentServiceClient,
+  type AgentHeartbeat,
   type AgentResult,
   type ConnectRequest,
   type ConnectResponse,
@@ -15,6 +16,8 @@ import {
 export interface ScriptedAgent {
   readonly agentId: string;
   readonly received: ConnectResponse[];
+  /** What it answers the control plane's heartbeats with. */
+  heartbeat: AgentHeartbeat;
   send(request: ConnectRequest): void;
   /** Waits for the next message (after those already taken) matching the predicate. */
   next<K extends keyof ConnectResponse>(
@@ -45,9 +48,7 @@ export function openAgentStream(
   const waiters: (() => void)[] = [];
   call.on('data', (message: ConnectResponse) => {
     // Heartbeat for heartbeat, as a live agent does, so that idle scripted streams stay open.
-    if (message.heartbeat) {
-      call.write({ heartbeat: { free_slots: 1, in_flight: 0, spool_depth: 0, spool_dropped_total: 0 } });
-    }
+    if (message.heartbeat) call.write({ heartbeat: agent.heartbeat });
     received.push(message);
     waiters.splice(0).forEach((wake) => wake());
   });
@@ -74,8 +75,9 @@ export function openAgentStream(
       },
     });
   }
-  return {
+  const agent: ScriptedAgent = {
     agentId,
+    heartbeat: { free_slots: 1, in_flight: 0, spool_depth: 0, spool_dropped_total: 0 },
     received,
     send: (request) => call.write(request),
     async next(kind, timeoutMs = 10_000) {
@@ -106,6 +108,7 @@ export function openAgentStream(
     close: () => call.end(),
     cancel: () => call.cancel(),
   };
+  return agent;
 }
 
 /** A realistic result of a scheduled run. */

@@ -33,6 +33,16 @@ export class LocationsController {
     return this.locations.get(key);
   }
 
+  @Get(':key/capacity')
+  @RequireRole('viewer')
+  @ApiOperation({
+    summary:
+      'Connected agents and their free probe slots; under_provisioned when every agent reports none free',
+  })
+  capacity(@Param('key') key: string) {
+    return this.locations.capacity(key);
+  }
+
   @Patch(':key')
   @RequireRole('editor')
   @ApiOperation({ summary: 'Update a location: only the fields given change' })

@@ -79,6 +79,29 @@ export class LocationsRepository {
     return rows.map((r) => r.id);
   }
 
+  /** Connected agents of a location and their capacity, from their last flushed heartbeats. */
+  async agentCapacity(
+    locationId: string,
+    livenessMs: number,
+  ): Promise<{ connected: number; freeSlots: number; inFlight: number; reporting: number }> {
+    const [row] = await this.tokens.query<
+      { connected: string; free_slots: string; in_flight: string; reporting: string }[]
+    >(
+      `SELECT count(*) AS connected, coalesce(sum(free_slots), 0) AS free_slots,
+              coalesce(sum(in_flight), 0) AS in_flight, count(free_slots) AS reporting
+         FROM agents
+        WHERE location_id = $1 AND session_id IS NOT NULL AND disconnected_at IS NULL AND NOT drained
+          AND last_heartbeat_at > now() - make_interval(secs => $2 / 1000.0)`,
+      [locationId, livenessMs],
+    );
+    return {
+      connected: Number(row!.connected),
+      freeSlots: Number(row!.free_slots),
+      inFlight: Number(row!.in_flight),
+      reporting: Number(row!.reporting),
+    };
+  }
+
   listTokens(locationId: string): Promise<AgentTokenEntity[]> {
     return this.tokens.find({ where: { locationId }, order: { createdAt: 'ASC', id: 'ASC' } });
   }

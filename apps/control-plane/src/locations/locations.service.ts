@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import {
   agentTokenInputSchema,
   listQuerySchema,
@@ -8,6 +8,7 @@ import {
   type LocationKind,
 } from '@wsmon/contracts';
 import { mintCredential } from '../auth/credentials';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../common/errors';
 import { decodeCursor, toPage, type Page } from '../common/pagination';
 import { isForeignKeyViolation, isUniqueViolation } from '../common/pg-errors';
@@ -56,10 +57,22 @@ export const toAgentTokenResponse = (t: AgentTokenEntity): AgentTokenResponse =>
   expires_at: t.expiresAt?.toISOString() ?? null,
 });
 
+export interface LocationCapacityResponse {
+  location: string;
+  agents_connected: number;
+  /** Probes the connected agents could start now, summed. */
+  free_slots: number;
+  in_flight: number;
+  under_provisioned: boolean;
+}
+
 /** Locations and their agent tokens; REST and gRPC both call this. */
 @Injectable()
 export class LocationsService {
-  constructor(private readonly repository: LocationsRepository) {}
+  constructor(
+    private readonly repository: LocationsRepository,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
 
   async create(body: unknown): Promise<LocationResponse> {
     const input = validated(locationInputSchema, body);
@@ -128,6 +141,22 @@ export class LocationsService {
       }),
     );
     return { token: toAgentTokenResponse(token), secret: minted.token };
+  }
+
+  /**
+   * The location's capacity: connected agents and their free probe slots. Under-provisioned when it
+   * has agents and every one reports no free slot (probes queue up); without agents its tests do not run.
+   */
+  async capacity(key: string): Promise<LocationCapacityResponse> {
+    const location = await this.find(key);
+    const c = await this.repository.agentCapacity(location.id, 3 * this.config.agentHeartbeatMs);
+    return {
+      location: location.name,
+      agents_connected: c.connected,
+      free_slots: c.freeSlots,
+      in_flight: c.inFlight,
+      under_provisioned: c.reporting > 0 && c.freeSlots === 0,
+    };
   }
 
   async listTokens(key: string): Promise<AgentTokenResponse[]> {
