@@ -30,6 +30,17 @@ function unquote(text: string): string {
 }
 
 const ASSERTION = /^\s*(\S+)\s+(\S+)\s+(\S[\s\S]*?)\s*$/;
+/** `json_path.$.a exists`: the one operator without a target. */
+const TARGETLESS = /^\s*(json_path\.\S+)\s+(exists)\s*$/;
+
+/** A json_path target: JSON where the text is JSON (`5`, `true`, `null`, `"5"`), else the text. */
+function jsonOrText(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
 
 /**
  * `response_time.connect less_than 500`, `header.x-served-by is edge-1`, `received_message matches ^pong`:
@@ -37,6 +48,9 @@ const ASSERTION = /^\s*(\S+)\s+(\S+)\s+(\S[\s\S]*?)\s*$/;
  * the rest the target. `n` (1-based) numbers the flag in errors; the text itself is never echoed.
  */
 export function parseAssertion(text: string, n: number): Record<string, unknown> {
+  const targetless = TARGETLESS.exec(text);
+  if (targetless)
+    return { type: 'json_path', property: targetless[1]!.slice('json_path.'.length), operator: 'exists' };
   const match = ASSERTION.exec(text);
   if (!match) {
     throw new UsageError(
@@ -46,12 +60,12 @@ export function parseAssertion(text: string, n: number): Record<string, unknown>
   const [, subject = '', operator = '', rawTarget = ''] = match;
   const dot = subject.indexOf('.');
   const type = dot === -1 ? subject : subject.slice(0, dot);
-  const target = unquote(rawTarget);
+  const target = type === 'json_path' ? jsonOrText(rawTarget) : unquote(rawTarget);
   return {
     type,
     ...(dot === -1 ? {} : { property: subject.slice(dot + 1) }),
     operator,
-    target: NUMERIC_TARGET_TYPES.has(type) ? numberOrText(target) : target,
+    target: NUMERIC_TARGET_TYPES.has(type) && typeof target === 'string' ? numberOrText(target) : target,
   };
 }
 

@@ -3,6 +3,7 @@ import {
   INTERPRETATIONS,
   IP_VERSIONS,
   PING_MODES,
+  PROFILES,
   parseProbeConfig,
   type ConfigFieldError,
   type ProbeConfig,
@@ -18,6 +19,7 @@ import {
   parseStep,
   STEP_SHORTHANDS,
 } from './probe-shorthand';
+import { OPTION_GRAMMAR, PROFILE_HELP, withProfileOptions } from './probe-profile';
 import { renderProbeResult } from './waterfall';
 
 /** The options of `wsmon probe` as commander parses them: text, translated by {@link probeInputFromFlags}. */
@@ -40,6 +42,8 @@ export interface ProbeFlags {
   readonly tlsServerName?: string;
   readonly assert?: readonly string[];
   readonly step?: readonly string[];
+  readonly profile?: string;
+  readonly option?: readonly string[];
   readonly json?: boolean;
 }
 
@@ -181,6 +185,17 @@ export async function probeInputFromFlags(
       '--assert',
     );
   }
+  if (flags.profile !== undefined) set('profile', flags.profile, '--profile');
+  if (flags.option?.length) {
+    const profile = typeof input.profile === 'string' ? input.profile : 'raw';
+    if (profile === 'raw') {
+      throw new UsageError(
+        '--option: sets an option of a protocol profile; give --profile (or "profile" in --config)',
+      );
+    }
+    // The options object is named after its profile: --profile stomp --option passcode=… sets stomp.passcode.
+    set(profile, withProfileOptions(input[profile], flags.option), '--option');
+  }
   let stepOffset = 0;
   if (flags.step?.length) {
     const steps = flags.step.map((text, i) => parseStep(text, i + 1));
@@ -254,12 +269,15 @@ Assertions (--assert, repeatable, at most 20):
     close_code <is|is_not> <code>
     subprotocol <is|is_not> <name>
     certificate_days_remaining greater_than <days>
+    json_path.<$.path> <exists|equals|matches|less_than|greater_than> [<JSON or text>]
 
 Steps (--step, repeatable, in order): a JSON step such as '{"type":"receive","timeout_ms":500}'
   or a shorthand:
 ${STEP_HELP}
   A connect step is added in front when the first --step is not one. Steps replace
   --send/--expect/--ping-mode: a scenario says itself what it sends and awaits.
+
+${PROFILE_HELP.trim()}
 
 Configuration file (--config FILE, or - for standard input):
   The probe configuration as JSON, in the form the REST and gRPC APIs take. Flags override its
@@ -282,6 +300,14 @@ Examples:
   $ wsmon probe wss://stream.example.com/socket -H "Authorization: Bearer $TOKEN" \\
       --step 'send={"op":"subscribe","channel":"ticks"}' --step receive=ack \\
       --step hold=5000:3 --step disconnect=1000 --timeout-ms 15000
+
+  # GraphQL subscription: connection_init with a token, a first result without errors, then complete
+  $ wsmon probe wss://api.example.com/graphql --profile graphql --option 'init_payload={"token":"'$TOKEN'"}' \\
+      --option 'subscribe.query=subscription { ticks { price } }' --assert 'json_path.$.data.ticks exists'
+
+  # Ethereum node: newHeads notifications with increasing block numbers, at most 60 s old
+  $ wsmon probe wss://node.example.com/ws --profile json_rpc --option notifications=2 \\
+      --option freshness.increasing_block_number=true --option freshness.max_age_s=60
 
   # a configuration in the API's JSON form, from standard input; print the result as JSON
   $ cat probe.json | wsmon probe --config - --json
@@ -313,6 +339,12 @@ export function createProbeCommand(io: CliIo, run: ProbeRunner = runWithEngine):
     .option('--expect <substring>', 'expect_message: text the reply must contain (with --send)')
     .option('--assert <assertion>', `assertion "${ASSERT_GRAMMAR}" (repeatable)`, collect)
     .option('--step <spec>', 'scenario step: JSON or a shorthand, see below (repeatable)', collect)
+    .addOption(
+      new Option('--profile <name>', 'protocol spoken once open (default raw: --send or --step)').choices(
+        PROFILES,
+      ),
+    )
+    .option('--option <key=value>', `an option of the profile, "${OPTION_GRAMMAR}" (repeatable)`, collect)
     .optionsGroup('Handshake request:')
     .option('--protocol <name>', 'subprotocol to offer (repeatable, or comma-separated)', collect)
     .option('-H, --header <header>', 'request header "Name: value" (repeatable)', collect)

@@ -3,6 +3,8 @@ import type {
   CloseInfo,
   ProbeResult,
   ProbeTimings,
+  ProfileFact,
+  ProfileResult,
   StepResult,
   TlsDetails,
   UpgradeResponse,
@@ -202,6 +204,28 @@ function renderSteps(sheet: Sheet, steps: readonly StepResult[]): void {
   }
 }
 
+function showFact(value: ProfileFact): string {
+  if (value === null) return NONE;
+  if (Array.isArray(value))
+    return `[${value.map((v) => (typeof v === 'string' ? quoted(v) : String(v))).join(', ')}]`;
+  return typeof value === 'string' ? quoted(truncate(value, MESSAGE_PREVIEW_CHARS)) : String(value);
+}
+
+/** A protocol profile's phases, like steps, then what the protocol said. */
+function renderProfile(sheet: Sheet, profile: ProfileResult | undefined): void {
+  if (!profile) return;
+  sheet.field('profile', profile.name);
+  for (const phase of profile.phases) {
+    const name = phase.name.padEnd(STEP_LABEL_WIDTH);
+    const detail = phase.detail === undefined ? '' : `  ${printable(phase.detail)}`;
+    sheet.lines.push(
+      `  ${sheet.mark(phase.passed)} ${name}${formatMs(phase.duration_ms).padStart(11)}${detail}`,
+    );
+  }
+  for (const [name, value] of Object.entries(profile.facts))
+    sheet.detail(`${printable(name)}: ${showFact(value)}`);
+}
+
 function renderAssertions(sheet: Sheet, assertions: readonly AssertionResult[]): void {
   if (assertions.length === 0) return sheet.field('assertions', sheet.none);
   sheet.field('assertions', '');
@@ -229,6 +253,7 @@ export function renderProbeResult(result: ProbeResult, options: RenderOptions): 
   renderClose(sheet, result.close);
   renderMessages(sheet, result);
   renderSteps(sheet, result.steps);
+  renderProfile(sheet, result.profile);
   renderAssertions(sheet, result.assertions);
   sheet.lines.push('', verdictLine(result, paint));
   return `${sheet.lines.join('\n')}\n`;

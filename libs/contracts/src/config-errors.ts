@@ -46,8 +46,12 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out || '(root)';
 }
 
-/** Fields whose values are never echoed back in an error: they carry credentials. */
-const SECRET_PATH = /(^|\.)(headers|cookies|basic_auth|password|secret|token)(\.|\[|$)/i;
+/**
+ * Fields whose values are never echoed back in an error: they carry credentials (the profiles' too:
+ * `stomp.passcode`, `socket_io.auth`, `graphql.init_payload`).
+ */
+const SECRET_PATH =
+  /(^|\.)(headers|cookies|basic_auth|password|passcode|auth|init_payload|secret|token)(\.|\[|$)/i;
 /**
  * PEM fields are never echoed either: they are large, and a value rejected as "not a certificate" is
  * often a private key pasted into the wrong field.

@@ -4,6 +4,7 @@ import {
   ASSERTION_TYPES,
   INTERPRETATIONS,
   IP_VERSIONS,
+  JSON_PATH_OPERATORS,
   MAX_ASSERTIONS,
   MAX_CLOSE_REASON_BYTES,
   MAX_MESSAGE_CHARS,
@@ -50,6 +51,7 @@ const VALID_ASSERTION: Record<AssertionType, Input> = {
   close_code: { type: 'close_code', operator: 'is', target: 1000 },
   subprotocol: { type: 'subprotocol', operator: 'is', target: 'graphql-ws' },
   certificate_days_remaining: { type: 'certificate_days_remaining', operator: 'greater_than', target: 14 },
+  json_path: { type: 'json_path', operator: 'equals', property: '$.op', target: 'pong' },
 };
 
 function assertion(type: AssertionType = 'received_message', overrides: Input = {}): Input {
@@ -907,6 +909,8 @@ describe(parseProbeConfig.name, () => {
       close_code: ['is', 'is_not'],
       subprotocol: ['is', 'is_not'],
       certificate_days_remaining: ['greater_than'],
+      // exists, less_than and greater_than take other targets: see the JSON path assertions below.
+      json_path: ['equals', 'matches'],
     };
     const DISALLOWED_OPERATORS: Record<AssertionType, readonly string[]> = {
       response_time: ['greater_than', 'is', 'less_than_or_equal'],
@@ -915,6 +919,13 @@ describe(parseProbeConfig.name, () => {
       close_code: ['contains', 'less_than'],
       subprotocol: ['matches', 'contains'],
       certificate_days_remaining: ['less_than', 'is'],
+      json_path: ['contains', 'is'],
+    };
+
+    /** Every operator of each type, as the enum error lists them. */
+    const ENUM_OPERATORS: Record<AssertionType, readonly string[]> = {
+      ...ALLOWED_OPERATORS,
+      json_path: JSON_PATH_OPERATORS,
     };
 
     it('covers every assertion type', () => {
@@ -936,7 +947,7 @@ describe(parseProbeConfig.name, () => {
       const config = probeConfig({ assertions: [assertion(), assertion(type, { operator })] });
       const error = expectError(config, 'assertions[1].operator', 'enum');
       expect(error.message).toBe(
-        `assertions[1].operator: must be one of ${ALLOWED_OPERATORS[type].map((o) => `"${o}"`).join(', ')}`,
+        `assertions[1].operator: must be one of ${ENUM_OPERATORS[type].map((o) => `"${o}"`).join(', ')}`,
       );
       expect(error.value).toBe(operator);
     });
@@ -1192,10 +1203,13 @@ describe(parseProbeConfig.name, () => {
         expect(error.value).toBe('[a-');
       });
 
-      it('accepts only received_message assertions', () => {
+      it('accepts only assertions on the message: received_message and json_path', () => {
         const config = stepsConfig([step.receive({ assertions: [assertion('subprotocol')] })]);
         const error = expectError(config, 'steps[1].assertions[0].type', 'enum');
-        expect(error.message).toBe('steps[1].assertions[0].type: must be one of "received_message"');
+        expect(error.message).toBe(
+          'steps[1].assertions[0].type: must be one of "received_message", "json_path"',
+        );
+        parsed(stepsConfig([step.receive({ assertions: [assertion('json_path')] })]));
       });
 
       it('accepts 20 assertions and rejects 21', () => {

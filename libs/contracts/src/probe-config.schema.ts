@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseJsonPath } from './json-path';
 import { withoutSecretReferences } from './secret-references';
 import { RULE_PARAM, toFieldErrors, type ParseOutcome, ConfigValidationError } from './config-errors';
 
@@ -34,6 +35,9 @@ export const STRING_OPERATORS = [
   'does_not_match',
 ] as const;
 export type StringOperator = (typeof STRING_OPERATORS)[number];
+/** Operators of `json_path` assertions, on the value a JSON path selects in a message. */
+export const JSON_PATH_OPERATORS = ['exists', 'equals', 'matches', 'less_than', 'greater_than'] as const;
+export type JsonPathOperator = (typeof JSON_PATH_OPERATORS)[number];
 export const RESPONSE_TIME_PROPERTIES = ['connect', 'round_trip', 'total'] as const;
 export type ResponseTimeProperty = (typeof RESPONSE_TIME_PROPERTIES)[number];
 
@@ -146,12 +150,60 @@ const certificateDaysAssertion = z.strictObject({
   target: z.number().min(0).max(36_500),
 });
 
+/** A JSON path of the subset {@link parseJsonPath} reads: `$.data.id`, `$[0].ok`, `$['x-id']`. */
+export const jsonPathSchema = z
+  .string()
+  .max(1024)
+  .superRefine((path, ctx) => {
+    const parsed = parseJsonPath(path);
+    if (!parsed.ok) custom(ctx, [], 'json_path', `is not a JSON path: ${parsed.problem}`);
+  });
+
+/**
+ * `json_path`: parses the message as JSON and checks the value the path (`property`) selects.
+ * `exists` takes no target; `equals` any JSON value (deep equality); `matches` a regex (tested against
+ * strings as they are, other values as JSON text); `less_than` and `greater_than` a number (the value
+ * must be a number or a numeric string, `0x` hex included: block numbers are hex).
+ */
+const jsonPathAssertion = z.strictObject({
+  type: z.literal('json_path'),
+  operator: z.enum(JSON_PATH_OPERATORS),
+  property: jsonPathSchema,
+  target: z.union([z.string().max(4096), z.number(), z.boolean(), z.null()]).optional(),
+});
+
+function checkJsonPathTarget(
+  a: { type: string; operator: string; target?: unknown },
+  ctx: z.RefinementCtx,
+): void {
+  if (a.type !== 'json_path') return;
+  if (a.operator === 'exists') {
+    if (a.target !== undefined) custom(ctx, ['target'], 'no_target', 'exists takes no target', a.target);
+    return;
+  }
+  if (a.target === undefined) {
+    custom(ctx, ['target'], 'required', `is required for ${a.operator}`, undefined);
+    return;
+  }
+  if ((a.operator === 'less_than' || a.operator === 'greater_than') && typeof a.target !== 'number') {
+    custom(ctx, ['target'], 'number', `must be a number for ${a.operator}`, a.target);
+  }
+  if (a.operator === 'matches' && typeof a.target !== 'string') {
+    custom(ctx, ['target'], 'regex', 'must be a regular expression (a string) for matches', a.target);
+  }
+}
+
 /** Checks a regex target once, at validation time: a bad pattern is a config error, never a probe failure. */
-function checkRegexTarget(a: { operator: string; target: unknown }, ctx: z.RefinementCtx) {
+function checkRegexTarget(a: { operator: string; target?: unknown }, ctx: z.RefinementCtx) {
   if ((a.operator === 'matches' || a.operator === 'does_not_match') && typeof a.target === 'string') {
     const problem = isValidRegex(a.target);
     if (problem) custom(ctx, ['target'], 'regex', `is not a valid regular expression (${problem})`, a.target);
   }
+}
+
+function checkAssertionTarget(a: { type: string; operator: string; target?: unknown }, ctx: z.RefinementCtx) {
+  checkRegexTarget(a, ctx);
+  checkJsonPathTarget(a, ctx);
 }
 
 export const assertionSchema = z
@@ -162,8 +214,9 @@ export const assertionSchema = z
     closeCodeAssertion,
     subprotocolAssertion,
     certificateDaysAssertion,
+    jsonPathAssertion,
   ])
-  .superRefine(checkRegexTarget);
+  .superRefine(checkAssertionTarget);
 export type Assertion = z.infer<typeof assertionSchema>;
 export type AssertionType = Assertion['type'];
 export const ASSERTION_TYPES = [
@@ -173,10 +226,13 @@ export const ASSERTION_TYPES = [
   'close_code',
   'subprotocol',
   'certificate_days_remaining',
+  'json_path',
 ] as const satisfies readonly AssertionType[];
 
-/** Assertions a receive step makes about the message it received. */
-export const messageAssertionSchema = receivedMessageAssertion.superRefine(checkRegexTarget);
+/** Assertions a receive step makes about the message it received: its text, or a value of its JSON. */
+export const messageAssertionSchema = z
+  .discriminatedUnion('type', [receivedMessageAssertion, jsonPathAssertion])
+  .superRefine(checkAssertionTarget);
 export type MessageAssertion = z.infer<typeof messageAssertionSchema>;
 
 // ---------- steps ----------
@@ -399,6 +455,215 @@ const originSchema = z
     }
   });
 
+// ---------- protocol profiles ----------
+
+/**
+ * What the probe speaks once the WebSocket is open. `raw` (the default, also when `profile` is left
+ * out) runs the single-message form or the steps; every other profile runs its protocol's own
+ * conversation, configured by the options object of the same name.
+ */
+export const PROFILES = ['raw', 'graphql', 'socket_io', 'stomp', 'json_rpc', 'sticky_session'] as const;
+export type ProbeProfile = (typeof PROFILES)[number];
+/** The profiles with an options object, named after the profile. */
+export const PROFILE_OPTION_FIELDS = ['graphql', 'socket_io', 'stomp', 'json_rpc', 'sticky_session'] as const;
+export type ProfileOptionField = (typeof PROFILE_OPTION_FIELDS)[number];
+
+export const GRAPHQL_PROTOCOLS = ['graphql-transport-ws', 'subscriptions-transport-ws'] as const;
+export type GraphqlProtocol = (typeof GRAPHQL_PROTOCOLS)[number];
+/** The subprotocol each GraphQL protocol is negotiated as (the legacy one is confusingly `graphql-ws`). */
+export const GRAPHQL_SUBPROTOCOLS: Record<GraphqlProtocol, string> = {
+  'graphql-transport-ws': 'graphql-transport-ws',
+  'subscriptions-transport-ws': 'graphql-ws',
+};
+export const MAX_PAYLOAD_JSON_BYTES = 65_536;
+export const MAX_STICKY_CONNECTIONS = 10;
+
+/** A JSON object (auth payloads, GraphQL variables), at most 64 KiB as JSON. */
+const jsonObject = z.record(z.string(), z.json()).superRefine((value, ctx) => {
+  if (utf8Bytes(JSON.stringify(value)) > MAX_PAYLOAD_JSON_BYTES) {
+    custom(ctx, [], 'max_bytes', `must be at most ${MAX_PAYLOAD_JSON_BYTES} bytes as JSON`, undefined);
+  }
+});
+const jsonArray = z.array(z.json()).superRefine((value, ctx) => {
+  if (utf8Bytes(JSON.stringify(value)) > MAX_PAYLOAD_JSON_BYTES) {
+    custom(ctx, [], 'max_bytes', `must be at most ${MAX_PAYLOAD_JSON_BYTES} bytes as JSON`, undefined);
+  }
+});
+const nonBlank = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((v) => v.trim().length > 0, {
+      message: 'must not be blank',
+      params: { [RULE_PARAM]: 'not_blank' },
+    });
+
+export const graphqlOptionsSchema = z.strictObject({
+  /** `graphql-transport-ws` (the graphql-ws library) or the legacy `subscriptions-transport-ws`. */
+  protocol: z.enum(GRAPHQL_PROTOCOLS).default('graphql-transport-ws'),
+  /** The `connection_init` payload (connection params, typically auth); secret-bearing. */
+  init_payload: jsonObject.optional(),
+  /** `connection_ack` must arrive within this many ms of `connection_init`. */
+  ack_timeout_ms: timeoutWithin.optional(),
+  /** Subscribe, expect a first result without errors, then complete the subscription. */
+  subscribe: z
+    .strictObject({
+      query: nonBlank(MAX_MESSAGE_CHARS),
+      variables: jsonObject.optional(),
+      operation_name: z.string().max(256).optional(),
+      /** The first `next` (legacy: `data`) must arrive within this many ms of the subscribe. */
+      timeout_ms: timeoutWithin.optional(),
+    })
+    .optional(),
+  /** Time an application ping/pong round trip (graphql-transport-ws only). */
+  ping: z.boolean().default(false),
+  ping_timeout_ms: timeoutWithin.optional(),
+});
+export type GraphqlOptions = z.infer<typeof graphqlOptionsSchema>;
+
+const SOCKET_IO_PATH = /^\/[!$&'()*+,;=:@A-Za-z0-9._~%/-]*$/;
+export const socketIoOptionsSchema = z.strictObject({
+  /** The Engine.IO path; else the URL's path when it is not `/`; else `/socket.io/`. */
+  path: z
+    .string()
+    .max(512)
+    .refine((p) => SOCKET_IO_PATH.test(p), {
+      message: 'must be a URL path starting with /',
+      params: { [RULE_PARAM]: 'path' },
+    })
+    .optional(),
+  namespace: z
+    .string()
+    .max(256)
+    .refine((n) => n.startsWith('/') && !n.includes(','), {
+      message: 'must start with / and contain no comma',
+      params: { [RULE_PARAM]: 'namespace' },
+    })
+    .default('/'),
+  /** The namespace CONNECT packet's auth object; secret-bearing. */
+  auth: jsonObject.optional(),
+  /** The Engine.IO open packet and the namespace's CONNECT answer must arrive within this many ms. */
+  connect_timeout_ms: timeoutWithin.optional(),
+  /** Emit an event once connected; with `ack`, await its acknowledgement (the emit-to-ack round trip). */
+  emit: z
+    .strictObject({
+      event: nonBlank(256),
+      args: jsonArray.default([]),
+      ack: z.boolean().default(true),
+      timeout_ms: timeoutWithin.optional(),
+    })
+    .optional(),
+  /** Await an event of this name (after the emit, if any). */
+  expect_event: z
+    .strictObject({
+      event: nonBlank(256),
+      timeout_ms: timeoutWithin.optional(),
+    })
+    .optional(),
+  /** Stay connected this long answering the server's pings; fail when none arrives within pingInterval + pingTimeout. */
+  hold_ms: z.number().int().min(1).max(TIMEOUT_MS.max).optional(),
+});
+export type SocketIoOptions = z.infer<typeof socketIoOptionsSchema>;
+
+/** STOMP 1.2 §2.2: CONNECT frames are not escaped, so their header values cannot hold line breaks or NUL. */
+const STOMP_CONNECT_VALUE = /^[^\r\n\0]*$/;
+const stompHeaderValue = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((v) => STOMP_CONNECT_VALUE.test(withoutSecretReferences(v)), {
+      message: 'must not contain line breaks or NUL (a STOMP CONNECT header value)',
+      params: { [RULE_PARAM]: 'stomp_header' },
+    });
+export const stompOptionsSchema = z.strictObject({
+  /** The CONNECT `host` header (the virtual host); the URL's host by default. */
+  host: stompHeaderValue(256).optional(),
+  login: stompHeaderValue(256).optional(),
+  /** Secret-bearing. */
+  passcode: stompHeaderValue(1024).optional(),
+  /** The CONNECT `heart-beat`: what the probe can send and would like to receive, in ms (0: none). */
+  heart_beat: z
+    .strictObject({
+      send_ms: z.number().int().min(0).max(3_600_000).default(0),
+      receive_ms: z.number().int().min(0).max(3_600_000).default(0),
+    })
+    .default({ send_ms: 0, receive_ms: 0 }),
+  /** CONNECTED (or ERROR) must arrive within this many ms of CONNECT. */
+  connect_timeout_ms: timeoutWithin.optional(),
+  /** SUBSCRIBE to a destination and expect a MESSAGE from it. */
+  subscribe: z
+    .strictObject({
+      destination: nonBlank(1024),
+      /** A body SENT to the destination once subscribed: a self-test for destinations without traffic. */
+      send: z.string().max(MAX_MESSAGE_CHARS).optional(),
+      timeout_ms: timeoutWithin.optional(),
+    })
+    .optional(),
+  /** The RECEIPT of the DISCONNECT must arrive within this many ms. */
+  receipt_timeout_ms: timeoutWithin.optional(),
+});
+export type StompOptions = z.infer<typeof stompOptionsSchema>;
+
+export const JSON_RPC_MODES = ['subscribe', 'call'] as const;
+export type JsonRpcMode = (typeof JSON_RPC_MODES)[number];
+export const JSON_RPC_DEFAULTS = {
+  subscribeMethod: 'eth_subscribe',
+  subscribeParams: ['newHeads'],
+  unsubscribeMethod: 'eth_unsubscribe',
+  blockNumberPath: '$.number',
+  timestampPath: '$.timestamp',
+} as const;
+const JSON_RPC_METHOD = /^[A-Za-z0-9_.:/-]{1,128}$/;
+const jsonRpcMethod = z.string().refine((m) => JSON_RPC_METHOD.test(m), {
+  message: 'must be a method name (letters, digits, _ . : / -; at most 128)',
+  params: { [RULE_PARAM]: 'method' },
+});
+export const jsonRpcOptionsSchema = z.strictObject({
+  /** `subscribe`: a subscription and its notifications; `call`: one request and its response. */
+  mode: z.enum(JSON_RPC_MODES).default('subscribe'),
+  /** Default `eth_subscribe` in subscribe mode; required in call mode. */
+  method: jsonRpcMethod.optional(),
+  /** Default `["newHeads"]` with the default method, else `[]`. */
+  params: z.union([jsonArray, jsonObject]).optional(),
+  /** The response must arrive within this many ms of the request. */
+  response_timeout_ms: timeoutWithin.optional(),
+  /** Subscribe mode: how many notifications to await (default 1), all within notification_timeout_ms. */
+  notifications: z.number().int().min(1).max(100).optional(),
+  notification_timeout_ms: timeoutWithin.optional(),
+  /** Subscribe mode: unsubscribed before closing with this method (default eth_unsubscribe). */
+  unsubscribe_method: jsonRpcMethod.optional(),
+  /** Checks that the data is current, on each notification's `params.result` (or the call's `result`). */
+  freshness: z
+    .strictObject({
+      /** Each notification's block number must be greater than the one before (needs 2 notifications). */
+      increasing_block_number: z.boolean().default(false),
+      block_number_path: jsonPathSchema.default(JSON_RPC_DEFAULTS.blockNumberPath),
+      /** The timestamp (Unix seconds, decimal or 0x hex) must be at most this many seconds old. */
+      max_age_s: z
+        .number()
+        .positive()
+        .max(86_400 * 365)
+        .optional(),
+      timestamp_path: jsonPathSchema.default(JSON_RPC_DEFAULTS.timestampPath),
+    })
+    .optional(),
+});
+export type JsonRpcOptions = z.infer<typeof jsonRpcOptionsSchema>;
+
+export const stickySessionOptionsSchema = z.strictObject({
+  /** Connections opened one after the other; each must reach the same server. */
+  connections: z.number().int().min(2).max(MAX_STICKY_CONNECTIONS).default(3),
+  /** Where the server id is in the first message: a JSON path... */
+  server_id_path: jsonPathSchema.optional(),
+  /** ...or a regex (its first capture group, else the whole match). Exactly one of the two. */
+  server_id_regex: z.string().max(1024).optional(),
+  /** Sent after each open, for servers that speak only when spoken to. */
+  send: z.string().max(MAX_MESSAGE_CHARS).optional(),
+  /** The first message of each connection must arrive within this many ms of its open. */
+  message_timeout_ms: timeoutWithin.optional(),
+});
+export type StickySessionOptions = z.infer<typeof stickySessionOptionsSchema>;
+
 const probeConfigObject = z.strictObject({
   url: wsUrl,
   timeout_ms: z.number().int().min(TIMEOUT_MS.min).max(TIMEOUT_MS.max).default(TIMEOUT_MS.default),
@@ -415,6 +680,13 @@ const probeConfigObject = z.strictObject({
   tls: tlsSchema.optional(),
   assertions: z.array(assertionSchema).max(MAX_ASSERTIONS).default([]),
   steps: z.array(stepSchema).min(1).max(MAX_STEPS).optional(),
+  /** Left out means `raw`: a configuration written before profiles existed parses unchanged. */
+  profile: z.enum(PROFILES).optional(),
+  graphql: graphqlOptionsSchema.optional(),
+  socket_io: socketIoOptionsSchema.optional(),
+  stomp: stompOptionsSchema.optional(),
+  json_rpc: jsonRpcOptionsSchema.optional(),
+  sticky_session: stickySessionOptionsSchema.optional(),
 });
 
 type ProbeConfigShape = z.infer<typeof probeConfigObject>;
@@ -433,8 +705,14 @@ function urlScheme(url: string): string | undefined {
   }
 }
 
-/** Whether the scenario measures a round trip: the default form with a ping mode, or steps that do. */
-export function scenarioHasRoundTrip(config: Pick<ProbeConfigShape, 'ping_mode' | 'steps'>): boolean {
+/**
+ * Whether the scenario measures a round trip: the default form with a ping mode, steps that do, or a
+ * profile with a request and its answer (every profile but `sticky_session`).
+ */
+export function scenarioHasRoundTrip(
+  config: Pick<ProbeConfigShape, 'ping_mode' | 'steps'> & { profile?: ProbeProfile | undefined },
+): boolean {
+  if (config.profile !== undefined && config.profile !== 'raw') return config.profile !== 'sticky_session';
   if (!config.steps) return config.ping_mode !== 'none';
   let sent = false;
   for (const step of config.steps) {
@@ -462,7 +740,11 @@ function checkCrossFieldRules(config: ProbeConfigShape, ctx: z.RefinementCtx) {
     }
   }
 
-  if (config.steps) {
+  const profile = config.profile ?? 'raw';
+  checkProfileRules(config, profile, ctx);
+  if (profile !== 'raw') {
+    // The profile's conversation replaces the raw scenario: its own rules were checked above.
+  } else if (config.steps) {
     for (const field of ['send_message', 'expect_message'] as const) {
       if (config[field] !== undefined) {
         custom(
@@ -528,7 +810,15 @@ function checkCrossFieldRules(config: ProbeConfigShape, ctx: z.RefinementCtx) {
 
   const roundTrip = scenarioHasRoundTrip(config);
   if (config.interpretation === 'round_trip_latency' && !roundTrip) {
-    if (config.steps) {
+    if (profile !== 'raw') {
+      custom(
+        ctx,
+        ['interpretation'],
+        'required_for_round_trip',
+        `round_trip_latency needs a profile with a round trip; ${profile} has none`,
+        config.interpretation,
+      );
+    } else if (config.steps) {
       custom(
         ctx,
         ['steps'],
@@ -565,6 +855,172 @@ function checkCrossFieldRules(config: ProbeConfigShape, ctx: z.RefinementCtx) {
       );
     }
   });
+}
+
+const RAW_SCENARIO_FIELDS = ['steps', 'send_message', 'expect_message'] as const;
+
+function checkProfileRules(config: ProbeConfigShape, profile: ProbeProfile, ctx: z.RefinementCtx) {
+  for (const field of PROFILE_OPTION_FIELDS) {
+    if (config[field] !== undefined && field !== profile) {
+      custom(ctx, [field], 'requires_profile', `only applies when profile is ${field}`, undefined);
+    }
+  }
+  if (profile === 'raw') return;
+  for (const field of RAW_SCENARIO_FIELDS) {
+    if (config[field] !== undefined) {
+      custom(
+        ctx,
+        [field],
+        'conflicts_with_profile',
+        `cannot be combined with profile ${profile}, which runs its own conversation`,
+        undefined,
+      );
+    }
+  }
+  if (config.ping_mode !== 'none') {
+    custom(
+      ctx,
+      ['ping_mode'],
+      'conflicts_with_profile',
+      `must be none with profile ${profile}, which runs its own conversation`,
+      config.ping_mode,
+    );
+  }
+  const expected = profileSubprotocol(config);
+  if (expected !== undefined && config.protocols.length > 0 && !config.protocols.includes(expected)) {
+    custom(
+      ctx,
+      ['protocols'],
+      'profile_subprotocol',
+      `must include ${expected} (the subprotocol of profile ${profile}), or be left empty`,
+      undefined,
+    );
+  }
+  switch (profile) {
+    case 'graphql': {
+      const graphql = config.graphql;
+      if (graphql?.ping && graphql.protocol !== 'graphql-transport-ws') {
+        custom(
+          ctx,
+          ['graphql', 'ping'],
+          'requires_graphql_transport_ws',
+          'subscriptions-transport-ws has no ping message (only server keep-alives)',
+          graphql.ping,
+        );
+      }
+      if (graphql?.ping_timeout_ms !== undefined && !graphql.ping) {
+        custom(ctx, ['graphql', 'ping_timeout_ms'], 'requires_ping', 'only applies when ping is true');
+      }
+      break;
+    }
+    case 'socket_io': {
+      const options = config.socket_io;
+      const urlPath = urlPathOf(config.url);
+      if (
+        options?.path !== undefined &&
+        urlPath !== undefined &&
+        urlPath !== '/' &&
+        urlPath !== options.path
+      ) {
+        custom(
+          ctx,
+          ['socket_io', 'path'],
+          'conflicts_with_url',
+          `differs from the URL's path (${urlPath}); give the Engine.IO path in one place`,
+          options.path,
+        );
+      }
+      if (options?.hold_ms !== undefined && options.hold_ms >= config.timeout_ms) {
+        custom(
+          ctx,
+          ['socket_io', 'hold_ms'],
+          'within_timeout',
+          `must be less than timeout_ms (${config.timeout_ms})`,
+          options.hold_ms,
+        );
+      }
+      if (options?.emit?.ack === false && options.emit.timeout_ms !== undefined) {
+        custom(ctx, ['socket_io', 'emit', 'timeout_ms'], 'requires_ack', 'only applies when ack is true');
+      }
+      break;
+    }
+    case 'json_rpc': {
+      const options = config.json_rpc;
+      const mode = options?.mode ?? 'subscribe';
+      if (mode === 'call') {
+        if (options?.method === undefined) {
+          custom(ctx, ['json_rpc', 'method'], 'required_for_call', 'is required when mode is call');
+        }
+        for (const field of ['notifications', 'notification_timeout_ms', 'unsubscribe_method'] as const) {
+          if (options?.[field] !== undefined) {
+            custom(ctx, ['json_rpc', field], 'requires_subscribe', 'only applies when mode is subscribe');
+          }
+        }
+        if (options?.freshness?.increasing_block_number) {
+          custom(
+            ctx,
+            ['json_rpc', 'freshness', 'increasing_block_number'],
+            'requires_subscribe',
+            'needs notifications: only applies when mode is subscribe',
+          );
+        }
+      } else if (options?.freshness?.increasing_block_number && (options.notifications ?? 1) < 2) {
+        custom(
+          ctx,
+          ['json_rpc', 'notifications'],
+          'required_for_increasing',
+          'must be at least 2 to compare block numbers (increasing_block_number)',
+          options.notifications,
+        );
+      }
+      break;
+    }
+    case 'sticky_session': {
+      const options = config.sticky_session;
+      const given = [options?.server_id_path, options?.server_id_regex].filter((v) => v !== undefined);
+      if (given.length !== 1) {
+        custom(
+          ctx,
+          ['sticky_session'],
+          'server_id_source',
+          given.length === 0
+            ? 'needs server_id_path or server_id_regex: where the first message names the server'
+            : 'takes server_id_path or server_id_regex, not both',
+        );
+      }
+      if (options?.server_id_regex !== undefined) {
+        const problem = isValidRegex(options.server_id_regex);
+        if (problem) {
+          custom(
+            ctx,
+            ['sticky_session', 'server_id_regex'],
+            'regex',
+            `is not a valid regular expression (${problem})`,
+            options.server_id_regex,
+          );
+        }
+      }
+      break;
+    }
+    case 'stomp':
+      break;
+  }
+}
+
+/** The subprotocol a profile negotiates, where it has one. */
+export function profileSubprotocol(
+  config: Pick<ProbeConfigShape, 'profile' | 'graphql'>,
+): string | undefined {
+  if (config.profile !== 'graphql') return undefined;
+  return GRAPHQL_SUBPROTOCOLS[config.graphql?.protocol ?? 'graphql-transport-ws'];
+}
+
+function urlPathOf(url: string): string | undefined {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return undefined;
+  }
 }
 
 function checkStepOrder(steps: readonly Step[], ctx: z.RefinementCtx) {

@@ -1,7 +1,10 @@
 import type { ConfigFieldError } from './config-errors';
-import type { AssertionType, Interpretation, StepType } from './probe-config.schema';
+import type { AssertionType, Interpretation, ProbeProfile, StepType } from './probe-config.schema';
 
-/** Why a probe failed: the reason codes of seed 001 plus `assertion_failed` and `invalid_config`. */
+/**
+ * Why a probe failed: the reason codes of seed 001 plus `assertion_failed`, `invalid_config` and
+ * `protocol_error` (the WebSocket opened, but the protocol of a profile refused or broke the session).
+ */
 export const REASON_CODES = [
   'ws_open_failed',
   'ws_handshake_timeout',
@@ -10,6 +13,7 @@ export const REASON_CODES = [
   'ws_reply_mismatch',
   'assertion_failed',
   'invalid_config',
+  'protocol_error',
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 
@@ -45,6 +49,41 @@ export const FAILURE_CAUSES = [
   'connect_too_slow',
   'assertion',
   'invalid_config',
+  // Protocol profiles: each cause names its protocol.
+  'graphql_invalid_message',
+  'graphql_unauthorized',
+  'graphql_forbidden',
+  'graphql_init_timeout',
+  'graphql_duplicate_id',
+  'graphql_too_many_inits',
+  'graphql_connection_error',
+  'graphql_ack_timeout',
+  'graphql_error',
+  'graphql_result_errors',
+  'graphql_next_timeout',
+  'graphql_completed_early',
+  'socketio_invalid_packet',
+  'socketio_open_timeout',
+  'socketio_connect_error',
+  'socketio_connect_timeout',
+  'socketio_ack_timeout',
+  'socketio_event_timeout',
+  'socketio_ping_timeout',
+  'socketio_disconnected',
+  'stomp_connect_error',
+  'stomp_error',
+  'stomp_invalid_frame',
+  'stomp_connected_timeout',
+  'stomp_message_timeout',
+  'stomp_receipt_timeout',
+  'jsonrpc_error',
+  'jsonrpc_invalid_response',
+  'jsonrpc_response_timeout',
+  'jsonrpc_notification_timeout',
+  'jsonrpc_block_not_increasing',
+  'jsonrpc_stale_data',
+  'sticky_server_id_missing',
+  'sticky_session_broken',
 ] as const;
 export type FailureCause = (typeof FAILURE_CAUSES)[number];
 
@@ -92,6 +131,44 @@ const CATEGORY_OF_CAUSE: Record<FailureCause, FailureCategory> = {
   unexpected_close_code: 'ASSERTION',
   connect_too_slow: 'ASSERTION',
   assertion: 'ASSERTION',
+  // A protocol refusing what the probe sent (bad message, credentials, namespace) is a request problem.
+  graphql_invalid_message: 'INVALID_REQUEST',
+  graphql_unauthorized: 'INVALID_REQUEST',
+  graphql_forbidden: 'INVALID_REQUEST',
+  graphql_duplicate_id: 'INVALID_REQUEST',
+  graphql_too_many_inits: 'INVALID_REQUEST',
+  graphql_connection_error: 'INVALID_REQUEST',
+  graphql_error: 'INVALID_REQUEST',
+  socketio_invalid_packet: 'INVALID_REQUEST',
+  socketio_connect_error: 'INVALID_REQUEST',
+  stomp_connect_error: 'INVALID_REQUEST',
+  stomp_error: 'INVALID_REQUEST',
+  stomp_invalid_frame: 'INVALID_REQUEST',
+  jsonrpc_error: 'INVALID_REQUEST',
+  jsonrpc_invalid_response: 'INVALID_REQUEST',
+  // Awaited protocol answers that never came, including the server's own init timeout (4408).
+  graphql_init_timeout: 'TIMEOUT',
+  graphql_ack_timeout: 'TIMEOUT',
+  graphql_next_timeout: 'TIMEOUT',
+  socketio_open_timeout: 'TIMEOUT',
+  socketio_connect_timeout: 'TIMEOUT',
+  socketio_ack_timeout: 'TIMEOUT',
+  socketio_event_timeout: 'TIMEOUT',
+  socketio_ping_timeout: 'TIMEOUT',
+  stomp_connected_timeout: 'TIMEOUT',
+  stomp_message_timeout: 'TIMEOUT',
+  stomp_receipt_timeout: 'TIMEOUT',
+  jsonrpc_response_timeout: 'TIMEOUT',
+  jsonrpc_notification_timeout: 'TIMEOUT',
+  // The server ended the session at the protocol level.
+  socketio_disconnected: 'CONNRESET',
+  // The protocol answered, but not with what the probe checks for.
+  graphql_result_errors: 'ASSERTION',
+  graphql_completed_early: 'ASSERTION',
+  jsonrpc_block_not_increasing: 'ASSERTION',
+  jsonrpc_stale_data: 'ASSERTION',
+  sticky_server_id_missing: 'ASSERTION',
+  sticky_session_broken: 'ASSERTION',
 };
 
 /** Maps a cause to its seed-000 category. */
@@ -183,8 +260,12 @@ export interface AssertionResult {
   readonly type: AssertionType | 'step';
   readonly operator: string;
   readonly property?: string;
-  readonly target: string | number;
-  /** What was measured; null when nothing was there to measure (no message, no certificate). */
+  /** The expected value; `json_path` targets may be any JSON scalar, and `exists` has none (null). */
+  readonly target: string | number | boolean | null;
+  /**
+   * What was measured; null when nothing was there to measure (no message, no certificate, a JSON path
+   * that selects nothing). A `json_path` value that is neither a string nor a number is shown as JSON.
+   */
   readonly actual: string | number | null;
   readonly passed: boolean;
   /** `actual versus expected`, in words. */
@@ -203,6 +284,28 @@ export interface StepResult {
   readonly pongs_received?: number;
   readonly round_trip_ms?: number;
   readonly close_code?: number;
+}
+
+/** One phase of a profile's conversation (`connection_init`, `namespace_connect`, `subscribe`, …). */
+export interface ProfilePhaseResult {
+  readonly name: string;
+  readonly passed: boolean;
+  /** When the phase started, in ms since the probe's start (monotonic clock). */
+  readonly start_ms: number;
+  readonly duration_ms: number;
+  /** What happened, for a person (why it failed); never contains a secret. */
+  readonly detail?: string;
+}
+
+/** A value a profile read from the protocol: a server id, a version, a heart-beat, block numbers. */
+export type ProfileFact = string | number | boolean | null | readonly (string | number)[];
+
+/** What a protocol profile did: its phases in order and what the protocol said (docs/probe.md). */
+export interface ProfileResult {
+  readonly name: Exclude<ProbeProfile, 'raw'>;
+  readonly phases: readonly ProfilePhaseResult[];
+  /** Per profile, documented in docs/probe.md; secrets are scrubbed like everything else. */
+  readonly facts: Readonly<Record<string, ProfileFact>>;
 }
 
 export interface ProbeFailure {
@@ -248,6 +351,8 @@ export interface ProbeResult {
   readonly last_message: ReceivedMessage | null;
   readonly steps: readonly StepResult[];
   readonly assertions: readonly AssertionResult[];
+  /** Set when a protocol profile ran (left out for `raw`). */
+  readonly profile?: ProfileResult;
   /** Set when the configuration was rejected before any connection was attempted. */
   readonly config_errors?: readonly ConfigFieldError[];
 }

@@ -241,3 +241,37 @@ describe(resolveSecretReferences.name, () => {
     expect(resolved.headers.A).toBe("a$&b$1c$'");
   });
 });
+
+describe('secret references in protocol profiles', () => {
+  const profiles = [
+    ['stomp', { login: 'u', passcode: ref('STOMP_PASS') }, 'STOMP_PASS'],
+    ['socket_io', { auth: { token: ref('SIO_TOKEN'), list: [`Bearer ${ref('SIO_2')}`] } }, 'SIO_TOKEN'],
+    ['graphql', { init_payload: { headers: { Authorization: ref('GQL_AUTH') } } }, 'GQL_AUTH'],
+  ] as const;
+
+  it.each(profiles)('finds and resolves the references in %s options', (profile, options, name) => {
+    const withRefs = config({ profile, [profile]: options });
+    expect(secretReferences(withRefs)).toContain(name);
+    const values = new Map([
+      ['STOMP_PASS', 'p1'],
+      ['SIO_TOKEN', 't1'],
+      ['SIO_2', 't2'],
+      ['GQL_AUTH', 'a1'],
+    ]);
+    const resolved = resolveSecretReferences(withRefs, values);
+    expect(JSON.stringify(resolved)).not.toContain('secrets.');
+    expect(JSON.stringify(withRefs)).toContain('secrets.');
+    expect(parseProbeConfig(resolved).ok).toBe(true);
+  });
+
+  it('resolves the socket.io auth deep inside, keeping its shape', () => {
+    const resolved = resolveSecretReferences(
+      config({
+        profile: 'socket_io',
+        socket_io: { auth: { token: ref('A'), list: [`Bearer ${ref('A')}`, 1] } },
+      }),
+      new Map([['A', 'x']]),
+    );
+    expect(resolved.socket_io?.auth).toEqual({ token: 'x', list: ['Bearer x', 1] });
+  });
+});

@@ -1,8 +1,9 @@
 import type { ProbeConfig } from './probe-config.schema';
 
 /**
- * `{{ secrets.NAME }}` inside headers, cookies, basic auth and messages. The control plane keeps
- * secrets encrypted and resolves references only for the agents that run the test.
+ * `{{ secrets.NAME }}` inside headers, cookies, basic auth, messages and the credentials of protocol
+ * profiles (STOMP passcode, Socket.IO auth, GraphQL init payload). The control plane keeps secrets
+ * encrypted and resolves references only for the agents that run the test.
  */
 export const SECRET_REFERENCE = /\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]{0,63})\s*\}\}/g;
 
@@ -17,7 +18,28 @@ function secretBearingTexts(config: ProbeConfig): string[] {
   if (config.basic_auth) texts.push(config.basic_auth.password);
   if (config.send_message !== undefined) texts.push(config.send_message);
   for (const step of config.steps ?? []) if (step.type === 'send') texts.push(step.message);
+  if (config.stomp?.passcode !== undefined) texts.push(config.stomp.passcode);
+  texts.push(...jsonStrings(config.socket_io?.auth), ...jsonStrings(config.graphql?.init_payload));
+  if (config.sticky_session?.send !== undefined) texts.push(config.sticky_session.send);
   return texts;
+}
+
+/** Every string inside a JSON value. */
+function jsonStrings(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value)) return value.flatMap(jsonStrings);
+  if (typeof value === 'object' && value !== null) return Object.values(value).flatMap(jsonStrings);
+  return [];
+}
+
+/** A copy of a JSON value with `resolve` applied to every string in it. */
+function mapJsonStrings<T>(value: T, resolve: (text: string) => string): T {
+  if (typeof value === 'string') return resolve(value) as T;
+  if (Array.isArray(value)) return value.map((v: unknown) => mapJsonStrings(v, resolve)) as T;
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mapJsonStrings(v, resolve)])) as T;
+  }
+  return value;
 }
 
 /** The names of the secrets a probe configuration references, sorted, each once. */
@@ -68,5 +90,19 @@ export function resolveSecretReferences(
           ),
         }
       : {}),
+    ...(config.stomp?.passcode === undefined
+      ? {}
+      : { stomp: { ...config.stomp, passcode: resolve(config.stomp.passcode) } }),
+    ...(config.socket_io?.auth === undefined
+      ? {}
+      : { socket_io: { ...config.socket_io, auth: mapJsonStrings(config.socket_io.auth, resolve) } }),
+    ...(config.graphql?.init_payload === undefined
+      ? {}
+      : {
+          graphql: { ...config.graphql, init_payload: mapJsonStrings(config.graphql.init_payload, resolve) },
+        }),
+    ...(config.sticky_session?.send === undefined
+      ? {}
+      : { sticky_session: { ...config.sticky_session, send: resolve(config.sticky_session.send) } }),
   };
 }

@@ -5,6 +5,7 @@ import {
   DNS_SILENT_NAME,
   startTargetZoo,
   startTestDnsServer,
+  ZOO_SUBPROTOCOL,
   type TargetZoo,
   type TestDnsServer,
 } from '@wsmon/testing';
@@ -72,6 +73,21 @@ function failingConfigs(): ProbeConfigInput[] {
       url: zoo.url('/no-close-reply'),
       steps: [{ type: 'connect' }, { type: 'disconnect', timeout_ms: 100 }],
     },
+    // Protocol profiles: an echo is no protocol peer; sticky sessions cut by the deadline mid-way.
+    { url: zoo.url('/echo'), profile: 'stomp' },
+    { url: zoo.url('/echo'), profile: 'json_rpc', json_rpc: { mode: 'call', method: 'eth_chainId' } },
+    { url: zoo.url('/silent'), profile: 'socket_io', socket_io: { connect_timeout_ms: 100 } },
+    {
+      url: zoo.url('/subprotocol'),
+      profile: 'graphql',
+      protocols: ['graphql-transport-ws', ZOO_SUBPROTOCOL],
+    },
+    {
+      url: zoo.url('/slow-handshake?delay_ms=40'),
+      timeout_ms: 150,
+      profile: 'sticky_session',
+      sticky_session: { connections: 10, server_id_path: '$.server_id', send: '{"server_id":"a"}' },
+    },
   ];
 }
 
@@ -122,8 +138,12 @@ describe('the probe engine on failing paths', () => {
     const counted = Object.values(report.outcomes).reduce((a, b) => a + b, 0);
     expect(counted).toBe(PROBES);
     expect(report.outcomes.success).toBeUndefined();
-    // Every configured path failed its own way.
-    expect(Object.keys(report.outcomes).sort()).toEqual(
+    // Every configured path failed its own way. The deadline cuts the sticky session's later
+    // connections in their upgrade, or under load in their TCP connect: both are that one path.
+    const outcomes = Object.keys(report.outcomes).filter(
+      (k) => k !== 'ws_handshake_timeout/tcp_connect_timeout',
+    );
+    expect(outcomes.sort()).toEqual(
       [
         'ws_open_failed/connection_refused',
         'ws_open_failed/connection_reset',
@@ -145,6 +165,10 @@ describe('the probe engine on failing paths', () => {
         'ws_reply_timeout/pong_timeout',
         'ws_reply_timeout/hold_too_few_messages',
         'ws_reply_timeout/close_timeout',
+        'protocol_error/stomp_invalid_frame',
+        'protocol_error/jsonrpc_invalid_response',
+        'ws_reply_timeout/socketio_open_timeout',
+        'protocol_error/graphql_invalid_message',
       ].sort(),
     );
     expect(report.resources.filter((r) => !PROCESS_RESOURCES.has(r))).toEqual([]);

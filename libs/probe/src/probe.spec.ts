@@ -11,6 +11,7 @@ import {
   startTargetZoo,
   startTestDnsServer,
   ZOO_SECRETS,
+  ZOO_SERVER_ID,
   ZOO_SUBPROTOCOL,
   type TargetZoo,
   type TestDnsServer,
@@ -784,5 +785,47 @@ describe(runProbe.name, () => {
       expect(result.assertions[0]).toMatchObject({ actual: null, passed: false });
       expect(result.failure?.reason).toBe('ws_open_failed'); // the first failure is the one reported
     });
+  });
+});
+
+describe('json_path assertions in the raw scenario', () => {
+  it('checks a receive step message and the last message by JSON path', async () => {
+    const result = await runProbe(
+      probeConfig({
+        url: zoo.url('/greeting'),
+        steps: [
+          { type: 'connect' },
+          {
+            type: 'receive',
+            assertions: [
+              { type: 'json_path', property: '$.server_id', operator: 'equals', target: ZOO_SERVER_ID },
+            ],
+          },
+        ],
+        assertions: [{ type: 'json_path', property: '$.type', operator: 'matches', target: '^wel' }],
+      }),
+    );
+    expect(result.failure).toBeNull();
+    expect(result.assertions).toMatchObject([
+      { type: 'json_path', step: 1, passed: true, actual: ZOO_SERVER_ID },
+      { type: 'json_path', passed: true, actual: 'welcome' },
+    ]);
+    expect(result).not.toHaveProperty('profile');
+  });
+
+  it('fails a receive step whose JSON does not hold', async () => {
+    const result = await runProbe(
+      probeConfig({
+        url: zoo.url('/greeting'),
+        steps: [
+          { type: 'connect' },
+          {
+            type: 'receive',
+            assertions: [{ type: 'json_path', property: '$.server_id', operator: 'equals', target: 'zoo-2' }],
+          },
+        ],
+      }),
+    );
+    expect(result.failure).toMatchObject({ reason: 'assertion_failed', cause: 'assertion', step: 1 });
   });
 });

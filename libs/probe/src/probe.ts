@@ -15,6 +15,8 @@ import {
   type ProbeConfig,
   type ProbeResult,
   type ProbeTimings,
+  type ProfileFact,
+  type ProfilePhaseResult,
   type ReceivedMessage,
   type ReceiveStep,
   type Step,
@@ -26,6 +28,13 @@ import { evaluateAssertion, evaluateMessageAssertion, RegexCache } from './asser
 import { connectTcp, destroySocket, resolveHost, startTls } from './connect';
 import { systemLookup, type HostLookup, type ResolvedAddress } from './lookup';
 import { classifyUpgradeError, fail, ProbeFailureError } from './failure';
+import {
+  compileProfile,
+  type Inbound,
+  type ProfileConnection,
+  type ProfileDriver,
+  type ProfileSession,
+} from './profiles';
 import { scenarioSteps } from './scenario';
 import { displayUrl, REDACTED, SecretScrubber } from './secrets';
 import { Deadline, now, roundMs, TIMED_OUT, waitFor } from './wait';
@@ -39,12 +48,6 @@ const BODY_PREVIEW_BYTES = 1024;
 const BODY_READ_GRACE_MS = 1000;
 const MESSAGE_PREVIEW_BYTES = 4096;
 const DEFAULT_HOLD_PING_INTERVAL_MS = 1000;
-
-interface Inbound {
-  readonly data: Buffer;
-  readonly binary: boolean;
-  readonly atMs: number;
-}
 
 /** A compiled probe definition: validate once, run many times (the agent runs one per schedule tick). */
 export interface Probe {
@@ -84,6 +87,11 @@ class ProbeDefinition {
   readonly displayUrl: string;
   readonly headers: Record<string, string>;
   readonly regexes = new RegexCache();
+  /** The protocol profile, compiled once; undefined for `raw`. */
+  readonly profile: ProfileDriver | undefined;
+  /** The URL the WebSocket connects to: the configured one, unless the profile adjusts it. */
+  readonly wsUrl: string;
+  readonly protocols: readonly string[];
   readonly serverName: string | undefined;
   readonly identity: string;
   /** An IP literal needs no lookup: decided once, not per run. */
@@ -99,8 +107,11 @@ class ProbeDefinition {
     this.host = this.url.hostname.replace(/^\[|\]$/g, '');
     this.port = this.url.port ? Number(this.url.port) : this.secure ? 443 : 80;
     this.steps = scenarioSteps(config);
-    this.scrubber = new SecretScrubber(config);
-    this.displayUrl = displayUrl(config.url);
+    this.profile = compileProfile(config, this.regexes);
+    this.wsUrl = this.profile?.url ?? config.url;
+    this.protocols = config.protocols.length > 0 ? config.protocols : (this.profile?.protocols ?? []);
+    this.scrubber = new SecretScrubber(config, this.profile?.secrets);
+    this.displayUrl = displayUrl(this.wsUrl);
     this.headers = handshakeHeaders(config, this.url);
     const named = config.tls?.server_name ?? (isIP(this.host) ? undefined : this.host);
     this.serverName = named;
@@ -164,9 +175,20 @@ class ProbeRun {
   private matched: Inbound | null = null;
   private readonly stepResults: StepResult[] = [];
   private readonly stepAssertions: AssertionResult[] = [];
+  private readonly profilePhases: ProfilePhaseResult[] = [];
+  private readonly profileFacts: Record<string, ProfileFact> = {};
+  private currentPhase: string | null = null;
+  /** Further connections a profile opened (sticky sessions), until released. */
+  private readonly extraConnections = new Map<ProfileConnection, ProbeRun>();
+  private extraMessagesSent = 0;
+  private extraMessagesReceived = 0;
 
-  constructor(private readonly definition: ProbeDefinition) {
-    this.deadline = new Deadline(this.startedAtMs + definition.config.timeout_ms);
+  /** `deadline`: the run's own, unless this is a further connection of a run (which owns the deadline). */
+  constructor(
+    private readonly definition: ProbeDefinition,
+    deadline?: Deadline,
+  ) {
+    this.deadline = deadline ?? new Deadline(this.startedAtMs + definition.config.timeout_ms);
   }
 
   private remaining(capMs?: number): number {
@@ -193,15 +215,113 @@ class ProbeRun {
     try {
       await this.open();
       await this.runSteps();
+      if (this.definition.profile) await this.definition.profile.run(this.profileSession());
     } catch (error) {
       failure = error instanceof ProbeFailureError ? error : unexpected(error);
     }
     try {
+      for (const extra of [...this.extraConnections.keys()]) await this.release(extra);
       await this.finishConnection();
     } finally {
       this.deadline.dispose();
     }
     return this.buildResult(failure);
+  }
+
+  // ---------- profiles ----------
+
+  /** The connection as a profile drives it. */
+  private connection(): ProfileConnection {
+    return {
+      send: (text) => {
+        if (this.ws?.readyState !== WebSocket.OPEN) return;
+        this.ws.send(text);
+        this.messagesSent++;
+      },
+      next: (endMs) => this.nextMessage(endMs),
+    };
+  }
+
+  private profileSession(): ProfileSession {
+    return {
+      ...this.connection(),
+      endAfter: (capMs) => now() + this.remaining(capMs),
+      phase: (name, body) => this.profilePhase(name, body),
+      fact: (name, value) => {
+        this.profileFacts[name] = value;
+      },
+      roundTrip: (ms) => {
+        this.timings.round_trip_ms ??= ms;
+      },
+      subject: (text, atMs) => {
+        this.matched = { data: Buffer.from(text, 'utf8'), binary: false, atMs };
+      },
+      connectAgain: () => this.connectAgain(),
+      release: (connection) => this.release(connection),
+      closeOwn: () => this.finishConnection(),
+    };
+  }
+
+  private async nextMessage(endMs: number): Promise<Inbound | null> {
+    for (;;) {
+      const message = this.inbox[this.cursor];
+      if (message) {
+        this.cursor++;
+        return message;
+      }
+      if (this.close) throw this.closedEarly(`during ${this.currentPhase ?? 'the conversation'}`);
+      if (!(await this.nextEvent(this.limitUntil(endMs)))) {
+        if (this.inbox[this.cursor] || this.close) continue;
+        return null;
+      }
+    }
+  }
+
+  private async profilePhase<T>(name: string, body: () => Promise<T>): Promise<T> {
+    const startMs = now();
+    const outer = this.currentPhase;
+    this.currentPhase = name;
+    const record = (passed: boolean, detail?: string) =>
+      this.profilePhases.push({
+        name,
+        passed,
+        start_ms: roundMs(startMs - this.startedAtMs),
+        duration_ms: this.since(startMs),
+        ...(detail === undefined ? {} : { detail }),
+      });
+    try {
+      const value = await body();
+      record(true);
+      return value;
+    } catch (error) {
+      const failure = error instanceof ProbeFailureError ? error : unexpected(error);
+      record(false, failure.message);
+      throw failure;
+    } finally {
+      this.currentPhase = outer;
+    }
+  }
+
+  private async connectAgain(): Promise<ProfileConnection> {
+    const run = new ProbeRun(this.definition, this.deadline);
+    try {
+      await run.open();
+    } catch (error) {
+      await run.finishConnection();
+      throw error;
+    }
+    const connection = run.connection();
+    this.extraConnections.set(connection, run);
+    return connection;
+  }
+
+  private async release(connection: ProfileConnection): Promise<void> {
+    const run = this.extraConnections.get(connection);
+    if (!run) return;
+    this.extraConnections.delete(connection);
+    await run.finishConnection();
+    this.extraMessagesSent += run.messagesSent;
+    this.extraMessagesReceived += run.inbox.length;
   }
 
   // ---------- opening ----------
@@ -268,7 +388,7 @@ class ProbeRun {
   private async upgradeConnection(socket: Socket): Promise<void> {
     const d = this.definition;
     const upgradeStart = now();
-    const ws = new WebSocket(d.config.url, [...d.config.protocols], {
+    const ws = new WebSocket(d.wsUrl, [...d.protocols], {
       createConnection: () => socket,
       headers: d.headers,
       ...(d.config.origin === undefined ? {} : { origin: d.config.origin }),
@@ -450,6 +570,18 @@ class ProbeRun {
 
   private closedEarly(when: string, index?: number): ProbeFailureError {
     const close = this.close!;
+    const meaning = this.definition.profile?.closeFailure?.(close);
+    if (meaning) {
+      return index === undefined
+        ? meaning
+        : new ProbeFailureError(
+            meaning.reason,
+            meaning.failureCause,
+            meaning.message,
+            meaning.errorCode,
+            index,
+          );
+    }
     const cause = close.code === 1006 ? 'abnormal_closure' : 'closed_by_server';
     const how =
       close.code === 1006
@@ -698,8 +830,8 @@ class ProbeRun {
             clean: this.close.clean,
           }
         : null,
-      messages_sent: this.messagesSent,
-      messages_received: this.inbox.length,
+      messages_sent: this.messagesSent + this.extraMessagesSent,
+      messages_received: this.inbox.length + this.extraMessagesReceived,
       last_message: message ? previewMessage(message, scrub) : null,
       steps: this.stepResults,
       assertions: d.scrubber.isEmpty
@@ -707,6 +839,24 @@ class ProbeRun {
         : allAssertions.map((a) =>
             typeof a.actual === 'string' ? { ...a, actual: scrub(a.actual), message: scrub(a.message) } : a,
           ),
+      ...(d.profile ? { profile: this.profileResult(d.profile, scrub) } : {}),
+    };
+  }
+
+  private profileResult(profile: ProfileDriver, scrub: (s: string) => string): ProbeResult['profile'] {
+    const facts: Record<string, ProfileFact> = {};
+    for (const [name, value] of Object.entries(this.profileFacts)) {
+      facts[name] =
+        typeof value === 'string'
+          ? scrub(value)
+          : Array.isArray(value)
+            ? value.map((v: string | number) => (typeof v === 'string' ? scrub(v) : v))
+            : value;
+    }
+    return {
+      name: profile.name,
+      phases: this.profilePhases.map((p) => (p.detail === undefined ? p : { ...p, detail: scrub(p.detail) })),
+      facts,
     };
   }
 }

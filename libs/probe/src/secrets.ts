@@ -15,11 +15,19 @@ const MIN_SECRET_CHARS = 4;
 export class SecretScrubber {
   private readonly secrets: string[];
 
-  constructor(config: Pick<ProbeConfig, 'url' | 'headers' | 'cookies' | 'basic_auth'>) {
+  /** `extra`: credentials of a profile's options (auth payloads, passcodes). */
+  constructor(
+    config: Pick<ProbeConfig, 'url' | 'headers' | 'cookies' | 'basic_auth'>,
+    extra: readonly string[] = [],
+  ) {
     const found = new Set<string>();
     const add = (value: string | undefined) => {
       if (value && value.length >= MIN_SECRET_CHARS) found.add(value);
     };
+    for (const value of extra) {
+      add(value);
+      add(value.split(/\s+/).slice(1).join(' '));
+    }
     for (const [name, value] of Object.entries(config.headers)) {
       if (!SENSITIVE_NAME.test(name)) continue;
       add(value);
@@ -63,4 +71,27 @@ export function displayUrl(raw: string): string {
     if (SENSITIVE_NAME.test(name)) url.searchParams.set(name, REDACTED);
   }
   return url.toString();
+}
+
+/** Every string in a JSON value: for payloads that are credentials as a whole (Socket.IO's auth). */
+export function allLeaves(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value)) return value.flatMap(allLeaves);
+  if (typeof value === 'object' && value !== null) return Object.values(value).flatMap(allLeaves);
+  return [];
+}
+
+/**
+ * The strings of a JSON value found under a credential-like key at any depth (`authToken`,
+ * `headers.Authorization`, `session.key`): the secrets of a payload that also holds plain settings.
+ */
+export function sensitiveLeaves(value: unknown, underSensitive = false): string[] {
+  if (typeof value === 'string') return underSensitive ? [value] : [];
+  if (Array.isArray(value)) return value.flatMap((v) => sensitiveLeaves(v, underSensitive));
+  if (typeof value === 'object' && value !== null) {
+    return Object.entries(value).flatMap(([key, v]) =>
+      sensitiveLeaves(v, underSensitive || SENSITIVE_NAME.test(key)),
+    );
+  }
+  return [];
 }
