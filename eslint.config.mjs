@@ -24,6 +24,7 @@ function boundaries({ testCode }) {
       { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [] },
       { sourceTag: 'type:proto', onlyDependOnLibsWithTags: [] },
       { sourceTag: 'type:runtime', onlyDependOnLibsWithTags: [] },
+      { sourceTag: 'type:metrics', onlyDependOnLibsWithTags: [] },
       { sourceTag: 'type:engine', onlyDependOnLibsWithTags: ['type:contracts', ...harness] },
       { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:contracts', 'type:engine'] },
       { sourceTag: 'scope:agent', notDependOnLibsWithTags: ['scope:control-plane', 'scope:cli'] },
@@ -31,7 +32,14 @@ function boundaries({ testCode }) {
       { sourceTag: 'scope:control-plane', notDependOnLibsWithTags: ['scope:agent', 'scope:cli'] },
       {
         sourceTag: 'type:app',
-        onlyDependOnLibsWithTags: ['type:contracts', 'type:engine', 'type:proto', 'type:runtime', ...harness],
+        onlyDependOnLibsWithTags: [
+          'type:contracts',
+          'type:engine',
+          'type:proto',
+          'type:runtime',
+          'type:metrics',
+          ...harness,
+        ],
       },
     ],
   };
@@ -88,7 +96,12 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { paths: [{ name: '@wsmon/testing', message: 'libs/testing is for tests and benchmarks only.' }] },
+        {
+          paths: [
+            { name: '@wsmon/testing', message: 'libs/testing is for tests and benchmarks only.' },
+            { name: '@wsmon/metrics/parser', message: 'the exposition parser is for tests only.' },
+          ],
+        },
       ],
     },
   },

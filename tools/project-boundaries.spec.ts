@@ -53,4 +53,29 @@ describe('project boundaries', () => {
     );
     expect(ids).not.toContain('@nx/enforce-module-boundaries');
   });
+
+  it('keeps the metrics library free of anything of ours, and lets both apps use it', async () => {
+    expect(
+      await ruleIds(
+        'libs/metrics/src/exposition.ts',
+        "import { parseProbeConfig } from '@wsmon/contracts';\nexport const parse = parseProbeConfig;\n",
+      ),
+    ).toContain('@nx/enforce-module-boundaries');
+    for (const app of ['apps/control-plane/src/health/health.controller.ts', 'apps/agent/src/agent.ts']) {
+      const ids = await ruleIds(app, "import { gauge } from '@wsmon/metrics';\nexport const g = gauge;\n");
+      expect(ids).not.toContain('@nx/enforce-module-boundaries');
+      expect(ids).not.toContain(null);
+    }
+  });
+
+  it('keeps the strict exposition parser out of shipped code', async () => {
+    const code =
+      "import { parseExposition } from '@wsmon/metrics/parser';\nexport const p = parseExposition;\n";
+    expect(await ruleIds('apps/control-plane/src/health/health.controller.ts', code)).toContain(
+      'no-restricted-imports',
+    );
+    const inTests = await ruleIds('apps/control-plane/e2e/startup.e2e.spec.ts', code);
+    expect(inTests).not.toContain('no-restricted-imports');
+    expect(inTests).not.toContain(null);
+  });
 });

@@ -1,16 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { counter, EXPOSITION_CONTENT_TYPE, gauge, type MetricFamily } from '@wsmon/metrics';
+import { familyNamed, parseExposition, sampleValue, type ParsedFamily } from '@wsmon/metrics/parser';
 import { startTargetZoo, ZOO_SECRETS, type TargetZoo } from '@wsmon/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startAgentHttpServer, type AgentHttpServer, type Readiness } from './agent-http-server';
-import { counter, EXPOSITION_CONTENT_TYPE, gauge, type MetricFamily } from './exposition';
-import {
-  familyNamed,
-  parseExposition,
-  sampleValue,
-  type ParsedFamily,
-} from './exposition-parser.spec-helper';
 import { loadProbeModules } from './probe-modules';
 
 interface Answer {

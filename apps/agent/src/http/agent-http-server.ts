@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { EXPOSITION_CONTENT_TYPE, gauge, writeExposition, type MetricFamily } from '@wsmon/metrics';
 import { createProbe, type ProbeRuntime } from '@wsmon/probe';
-import { EXPOSITION_CONTENT_TYPE, gauge, writeExposition, type MetricFamily } from './exposition';
 import { moduleSummary, probeDebugOutput, probePhaseLog, probeWaterfall } from './probe-debug';
 import { probeMetricFamilies } from './probe-metrics';
 import { DEFAULT_TIMEOUT_OFFSET_SECONDS, resolveProbeRequest, type ProbeModules } from './probe-modules';

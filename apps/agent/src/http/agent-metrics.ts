@@ -1,7 +1,7 @@
+import { counter, gauge, type MetricFamily } from '@wsmon/metrics';
 import type { LastResult, RunKind, RunOutcome } from '../runs/probe-runner';
 import type { SchedulerStats } from '../scheduler';
 import type { SpoolStats } from '../spool/result-spool';
-import { counter, gauge, type MetricFamily } from './exposition';
 import { msToSeconds } from './probe-metrics';
 
 /** The agent's state as `/metrics` reports it. */

@@ -1,7 +1,7 @@
 import { emptyProbeTimings, parseProbeConfig, type ProbeConfig, type ProbeResult } from '@wsmon/contracts';
 import { describe, expect, it } from 'vitest';
-import { writeExposition } from './exposition';
-import { familyNamed, parseExposition, sampleValue } from './exposition-parser.spec-helper';
+import { writeExposition } from '@wsmon/metrics';
+import { familyNamed, parseExposition, sampleValue } from '@wsmon/metrics/parser';
 import {
   expectsMessage,
   ipAddressHash,

@@ -1,5 +1,5 @@
 import type { ProbeConfig, ProbeResult, TlsDetails } from '@wsmon/contracts';
-import { gauge, type MetricFamily, type Sample } from './exposition';
+import { gauge, type MetricFamily, type Sample } from '@wsmon/metrics';
 
 /**
  * The phases of `probe_websocket_duration_seconds`. `resolve`, `connect`, `tls`, `processing` and

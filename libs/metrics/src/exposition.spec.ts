@@ -9,7 +9,7 @@ import {
   writeExposition,
   type MetricFamily,
 } from './exposition';
-import { ExpositionParseError, parseExposition, sampleValue } from './exposition-parser.spec-helper';
+import { ExpositionParseError, parseExposition, sampleValue } from './exposition-parser';
 
 describe(writeExposition.name, () => {
   it('writes HELP, TYPE and samples, each line ending in a line feed', () => {
@@ -70,6 +70,20 @@ describe(writeExposition.name, () => {
       ],
       [counter('wsmon_agent_runs', 'a counter without _total', 1)],
       [counter('wsmon_agent_runs_total', 'h', -1)],
+      [{ name: 'g', help: 'h', type: 'gauge', samples: [{ suffix: '_sum', value: 1 }] }],
+      [{ name: 'h', help: 'h', type: 'histogram', samples: [{ value: 1 }] }],
+      [{ name: 'h', help: 'h', type: 'histogram', samples: [{ suffix: '_bucket', value: 1 }] }],
+      [
+        {
+          name: 'h',
+          help: 'h',
+          type: 'histogram',
+          samples: [
+            { suffix: '_bucket', labels: { le: '1' }, value: 1 },
+            { suffix: '_count', value: 1 },
+          ],
+        },
+      ],
     ];
     for (const families of bad) expect(() => writeExposition(families)).toThrow(ExpositionError);
   });
@@ -140,6 +154,16 @@ describe('the strict exposition parser the specs use', () => {
     ['a family split in two', 'x 1\ny 1\nx{a="b"} 2\n'],
     ['trailing garbage', 'x 1 2 3\n'],
     ['carriage returns', 'x 1\r\n'],
+    ['a histogram without a +Inf bucket', '# TYPE h histogram\nh_bucket{le="1"} 1\nh_sum 1\nh_count 1\n'],
+    [
+      'a histogram whose buckets decrease',
+      '# TYPE h histogram\nh_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n',
+    ],
+    [
+      'a histogram whose count is not its +Inf bucket',
+      '# TYPE h histogram\nh_bucket{le="+Inf"} 2\nh_sum 1\nh_count 1\n',
+    ],
+    ['a histogram bucket without le', '# TYPE h histogram\nh_bucket 1\nh_sum 1\nh_count 1\n'],
   ])('rejects %s', (_what, text) => {
     expect(() => parseExposition(text)).toThrow(ExpositionParseError);
   });

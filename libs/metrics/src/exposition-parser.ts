@@ -1,6 +1,6 @@
 /**
- * A strict parser of the Prometheus text exposition format 0.0.4, for the specs: every `/metrics` and
- * `/probe` body must pass it. Written here because the npm candidate (parse-prometheus-text-format)
+ * A strict parser of the Prometheus text exposition format 0.0.4, for the specs (`@wsmon/metrics/parser`;
+ * lint keeps shipped code from importing it): every `/metrics` and `/probe` body of both apps must pass it. Written here because the npm candidate (parse-prometheus-text-format)
  * accepts anything, unterminated label values and non-numeric values included. It follows the rules of
  * Prometheus' own text parser (expfmt) and is stricter where the format document is: a family's lines
  * must form one group, and TYPE must come before the family's first sample.
@@ -198,8 +198,53 @@ export function parseExposition(text: string): ParsedFamily[] {
     series.add(key);
     family.samples.push(sample);
   });
-  for (const family of families) family.type ??= 'untyped';
+  for (const family of families) {
+    family.type ??= 'untyped';
+    if (family.type === 'histogram') checkHistogram(family);
+  }
   return families;
+}
+
+/**
+ * What a scrape needs of a histogram: each series' buckets have an `le`, count cumulatively (never
+ * decreasing as `le` grows), end with `le="+Inf"`, and that bucket equals the series' `_count`.
+ */
+function checkHistogram(family: ParsedFamily): void {
+  const series = new Map<string, { buckets: [number, number][]; count?: number }>();
+  for (const sample of family.samples) {
+    const { le, ...rest } = sample.labels;
+    const key = JSON.stringify(Object.entries(rest).sort(([a], [b]) => (a < b ? -1 : 1)));
+    const entry = series.get(key) ?? { buckets: [] };
+    series.set(key, entry);
+    if (sample.name === `${family.name}_bucket`) {
+      if (le === undefined || !FLOAT.test(le)) {
+        throw new ExpositionParseError(0, `${family.name}_bucket ${key} has no valid le label`);
+      }
+      entry.buckets.push([parseFloatStrict(le, 0), sample.value]);
+    } else if (sample.name === `${family.name}_count`) {
+      entry.count = sample.value;
+    } else if (sample.name !== `${family.name}_sum`) {
+      throw new ExpositionParseError(0, `histogram ${family.name} has a sample ${sample.name}`);
+    }
+  }
+  for (const [key, { buckets, count }] of series) {
+    buckets.sort(([a], [b]) => a - b);
+    const last = buckets[buckets.length - 1];
+    if (!last || last[0] !== Infinity) {
+      throw new ExpositionParseError(0, `histogram ${family.name} ${key} has no le="+Inf" bucket`);
+    }
+    buckets.forEach(([le, value], i) => {
+      if (i > 0 && value < buckets[i - 1]![1]) {
+        throw new ExpositionParseError(0, `histogram ${family.name} ${key}: bucket le=${le} decreases`);
+      }
+    });
+    if (count !== undefined && count !== last[1]) {
+      throw new ExpositionParseError(
+        0,
+        `histogram ${family.name} ${key}: _count differs from the +Inf bucket`,
+      );
+    }
+  }
 }
 
 /** The value of the one sample of `name` whose labels include `labels`; throws when there is not exactly one. */

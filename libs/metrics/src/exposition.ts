@@ -1,22 +1,28 @@
 /**
  * A small writer of the Prometheus text exposition format 0.0.4, the format Prometheus and
  * VictoriaMetrics scrape from exporters such as blackbox_exporter. Hand-written rather than
- * prom-client: the agent needs no registry, no default process metrics and no histograms, only
- * families built on demand from a probe result or from the agent's state, and about 100 lines keep
- * its footprint small.
+ * prom-client: neither app needs a registry or default process metrics, only families built on
+ * demand (from a probe result, the agent's state, the control plane's latest results and counters),
+ * and a few hundred lines keep the footprint small.
  */
 
 /** The Content-Type of a text exposition, as Prometheus negotiates it. */
 export const EXPOSITION_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
-/** The types this writer emits; histograms and summaries are not needed by the agent. */
-export type MetricType = 'counter' | 'gauge' | 'untyped';
+/** The types this writer emits; summaries are not needed. */
+export type MetricType = 'counter' | 'gauge' | 'histogram' | 'untyped';
+
+/** The sample name suffixes of a histogram family. */
+export type HistogramSuffix = '_bucket' | '_sum' | '_count';
+const HISTOGRAM_SUFFIXES: readonly string[] = ['_bucket', '_sum', '_count'] satisfies HistogramSuffix[];
 
 export type Labels = Readonly<Record<string, string>>;
 
 export interface Sample {
   readonly labels?: Labels;
   readonly value: number;
+  /** Histograms only, where every sample has one: `_bucket` (with an `le` label), `_sum` or `_count`. */
+  readonly suffix?: HistogramSuffix;
 }
 
 /** One metric family: every sample shares the name, the help text and the type. */
@@ -70,6 +76,11 @@ export function escapeHelp(help: string): string {
   return help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 }
 
+/** The same labels in another order are the same series. */
+function seriesKey(labels: Labels): string {
+  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
 function labelSet(labels: Labels | undefined, family: string): string {
   const names = labels ? Object.keys(labels) : [];
   if (names.length === 0) return '';
@@ -82,9 +93,37 @@ function labelSet(labels: Labels | undefined, family: string): string {
   return `{${pairs.join(',')}}`;
 }
 
+function checkHistogram(family: MetricFamily): void {
+  const infinite = new Set<string>();
+  const series = new Set<string>();
+  for (const sample of family.samples) {
+    if (sample.suffix === undefined || !HISTOGRAM_SUFFIXES.includes(sample.suffix)) {
+      throw new ExpositionError(
+        `histogram ${family.name}: every sample needs a suffix _bucket, _sum or _count`,
+      );
+    }
+    const { le, ...rest } = sample.labels ?? {};
+    const key = seriesKey(rest);
+    series.add(key);
+    if (sample.suffix === '_bucket') {
+      if (le === undefined) throw new ExpositionError(`histogram ${family.name}: a bucket without le`);
+      if (le === '+Inf') infinite.add(key);
+    } else if (le !== undefined) {
+      throw new ExpositionError(`histogram ${family.name}: le on a ${sample.suffix} sample`);
+    }
+  }
+  if ([...series].some((key) => !infinite.has(key))) {
+    throw new ExpositionError(`histogram ${family.name}: every series needs an le="+Inf" bucket`);
+  }
+}
+
 function checkFamily(family: MetricFamily): void {
   if (!METRIC_NAME.test(family.name)) {
     throw new ExpositionError(`invalid metric name ${JSON.stringify(family.name)}`);
+  }
+  if (family.type === 'histogram') checkHistogram(family);
+  else if (family.samples.some((s) => s.suffix !== undefined)) {
+    throw new ExpositionError(`${family.name}: only histogram samples have a suffix`);
   }
   if (family.type === 'counter') {
     if (!family.name.endsWith('_total')) {
@@ -111,12 +150,12 @@ export function writeExposition(families: readonly MetricFamily[]): string {
     out += `# HELP ${family.name} ${escapeHelp(family.help)}\n# TYPE ${family.name} ${family.type}\n`;
     const series = new Set<string>();
     for (const sample of family.samples) {
+      const name = family.name + (sample.suffix ?? '');
       const labels = labelSet(sample.labels, family.name);
-      // The same labels in another order are the same series.
-      const key = JSON.stringify(Object.entries(sample.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : 1)));
-      if (series.has(key)) throw new ExpositionError(`${family.name}${labels} is given twice`);
+      const key = name + seriesKey(sample.labels ?? {});
+      if (series.has(key)) throw new ExpositionError(`${name}${labels} is given twice`);
       series.add(key);
-      out += `${family.name}${labels} ${formatValue(sample.value)}\n`;
+      out += `${name}${labels} ${formatValue(sample.value)}\n`;
     }
   }
   return out;
