@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 
 /** Where a command writes: a process stream, or a buffer in tests. */
 export interface OutputStream {
@@ -18,16 +19,20 @@ export interface CliIo {
   readFile(path: string): Promise<string>;
   /** Reads standard input to its end. */
   readStdin(): Promise<string>;
+  /** Writes (replaces) a UTF-8 file relative to the working directory, making its directory if need be. */
+  writeFile(path: string, text: string): Promise<void>;
+  /** HTTP to the control plane; the global `fetch` when absent. */
+  readonly fetch?: typeof fetch;
   exitCode: number;
 }
 
 /** Exit codes of every wsmon command. */
 export const EXIT = {
-  /** The probe was healthy. */
+  /** The probe was healthy; every test run passed; the command did what it was asked. */
   ok: 0,
-  /** The probe ran and failed (or wsmon itself failed). */
+  /** The probe ran and failed, a test run failed or had no agent, or the control plane refused (or wsmon itself failed). */
   failed: 1,
-  /** The command line or the configuration was rejected; nothing was probed. */
+  /** The command line, the configuration or the tests file was rejected; nothing was probed or sent. */
   usage: 2,
 } as const;
 
@@ -42,6 +47,17 @@ export class UsageError extends Error {
   }
 }
 
+/** A command that ran and could not do what it was asked: printed like a usage error; exit code 1. */
+export class CommandError extends Error {
+  constructor(
+    message: string,
+    readonly details: readonly string[] = [],
+  ) {
+    super(message);
+    this.name = 'CommandError';
+  }
+}
+
 /** The real process: its streams, environment and files. */
 export function nodeIo(): CliIo {
   return {
@@ -53,6 +69,10 @@ export function nodeIo(): CliIo {
       const chunks: Buffer[] = [];
       for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
       return Buffer.concat(chunks).toString('utf8');
+    },
+    writeFile: async (path, text) => {
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, text, 'utf8');
     },
     exitCode: EXIT.ok,
   };

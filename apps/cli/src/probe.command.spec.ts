@@ -44,6 +44,7 @@ function fakeIo(
             Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: 'ENOENT' }),
           ),
     readStdin: () => Promise.resolve(options.stdin ?? ''),
+    writeFile: () => Promise.reject(new Error('specs of wsmon probe write no file')),
     exitCode: 0,
   };
   return { io, stdout: () => out.join(''), stderr: () => err.join('') };

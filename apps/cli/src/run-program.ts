@@ -1,5 +1,6 @@
 import { CommanderError, type Command } from 'commander';
-import { EXIT, UsageError, type CliIo } from './cli-io';
+import { ApiError } from './api-client';
+import { CommandError, EXIT, UsageError, type CliIo } from './cli-io';
 
 function configure(command: Command, io: CliIo): void {
   command.exitOverride();
@@ -20,7 +21,8 @@ function commandPath(command: Command): string {
 
 /**
  * Parses `argv` (the arguments after the program name) and runs the command it names, returning the
- * exit code: commander's own usage errors and {@link UsageError}s become 2, help and version 0.
+ * exit code: commander's own usage errors and {@link UsageError}s become 2, help and version 0,
+ * {@link CommandError}s and the control plane's refusals ({@link ApiError}) 1.
  */
 export async function runProgram(program: Command, argv: readonly string[], io: CliIo): Promise<number> {
   configure(program, io);
@@ -34,6 +36,17 @@ export async function runProgram(program: Command, argv: readonly string[], io: 
       io.stderr.write(`wsmon: ${error.message}\n`);
       for (const line of error.details) io.stderr.write(`  ${line}\n`);
       return EXIT.usage;
+    }
+    if (error instanceof CommandError) {
+      io.stderr.write(`wsmon: ${error.message}\n`);
+      for (const line of error.details) io.stderr.write(`  ${line}\n`);
+      return EXIT.failed;
+    }
+    if (error instanceof ApiError) {
+      const [head, ...fields] = error.lines();
+      io.stderr.write(`wsmon: ${head}\n`);
+      for (const line of fields) io.stderr.write(`  ${line}\n`);
+      return EXIT.failed;
     }
     io.stderr.write(`wsmon: unexpected error: ${error instanceof Error ? error.message : String(error)}\n`);
     return EXIT.failed;
