@@ -13,6 +13,11 @@ export default defineConfig({
       '@wsmon/proto': lib('proto'),
       '@wsmon/testing': lib('testing'),
       '@wsmon/runtime': lib('runtime'),
+      // Before '@wsmon/metrics', which would otherwise match as a prefix.
+      '@wsmon/metrics/parser': fileURLToPath(
+        new URL('./libs/metrics/src/exposition-parser.ts', import.meta.url),
+      ),
+      '@wsmon/metrics': lib('metrics'),
     },
   },
   test: {

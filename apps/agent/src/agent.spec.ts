@@ -1,6 +1,8 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeExposition } from '@wsmon/metrics';
+import { familyNamed, parseExposition, sampleValue } from '@wsmon/metrics/parser';
 import { DirectoryLockedError } from '@wsmon/runtime';
 import { startTargetZoo, type TargetZoo } from '@wsmon/testing';
 import type { AgentResult } from '@wsmon/proto/agent';
@@ -8,8 +10,6 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { Agent, DATA_FILES, type AgentOptions } from './agent';
 import type { AgentConfig } from './config/agent-config';
 import { ConfigStore } from './config/config-store';
-import { writeExposition } from './http/exposition';
-import { familyNamed, parseExposition, sampleValue } from './http/exposition-parser.spec-helper';
 import {
   assignment,
   ScriptedControlPlane,

@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { MetricFamily } from '@wsmon/metrics';
 import type { ProbeRuntime } from '@wsmon/probe';
 import { acquireDirectoryLock, type DirectoryLock } from '@wsmon/runtime';
 import type { AgentConfig } from './config/agent-config';
@@ -7,7 +8,6 @@ import { ConfigStore, type KeptConfigLoad } from './config/config-store';
 import { checkAssignment, type HeldTest } from './config/test-assignment';
 import { startAgentHttpServer, type AgentHttpServer, type Readiness } from './http/agent-http-server';
 import { agentMetricFamilies } from './http/agent-metrics';
-import type { MetricFamily } from './http/exposition';
 import { defaultProbeModules, loadProbeModules, type ProbeModules } from './http/probe-modules';
 import { loadAgentIdentity, type AgentIdentity } from './identity/agent-identity';
 import type { ResultRecord } from './results/result-record';

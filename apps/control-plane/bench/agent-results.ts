@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ProbeResult } from '@wsmon/contracts';
-import { ConnectRequest, type AgentResult } from '@wsmon/proto/src/generated/wsmon/v1/agent';
+import { ConnectRequest, type AgentResult } from '@wsmon/proto/agent';
 import { probeResultDocument } from '../src/results/agent-results.spec-helper';
 
 /**

@@ -1,10 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startTestPostgres } from '@wsmon/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   freePort,
   newAdminKey,
+  newSecretKey,
   restClient,
   runControlPlaneToExit,
   startControlPlane,
@@ -59,6 +61,24 @@ describe('control plane start-up', () => {
     expect(await second.stop()).toBe(0);
   }, 120_000);
 
+  it('migrates an empty database once when replicas start together', async () => {
+    const pg = await startTestPostgres();
+    try {
+      const env = { DATABASE_URL: await pg.createDatabase('replicas'), WSMON_SECRET_KEY: newSecretKey() };
+      const replicas = await Promise.all([
+        startControlPlane(env),
+        startControlPlane(env),
+        startControlPlane(env),
+      ]);
+      for (const replica of replicas) {
+        expect(replica.output()).not.toMatch(/Migration .* failed|already exists/);
+        expect(await replica.stop()).toBe(0);
+      }
+    } finally {
+      await pg.stop();
+    }
+  }, 120_000);
+
   it('runs an agent for the location local in the embedded setup, which probes the demo test', async () => {
     const ownDir = await mkdtemp(join(tmpdir(), 'wsmon-local-agent-'));
     const adminKey = newAdminKey();
@@ -70,11 +90,14 @@ describe('control plane start-up', () => {
     });
     try {
       const api = restClient(cp.httpUrl, adminKey);
-      const tests = await api<{ items: { id: string; name: string; locations: string[] }[] }>(
-        'GET',
-        '/tests',
-      );
-      const demo = tests.body.items.find((t) => t.name === 'demo: control plane echo');
+      // The demo test is made right after the API starts answering: look for it, bounded.
+      type Listed = { id: string; name: string; locations: string[] };
+      let demo: Listed | undefined;
+      for (let i = 0; i < 100 && !demo; i++) {
+        const tests = await api<{ items: Listed[] }>('GET', '/tests');
+        demo = tests.body.items.find((t) => t.name === 'demo: control plane echo');
+        if (!demo) await new Promise((r) => setTimeout(r, 100));
+      }
       expect(demo?.locations).toEqual(['local']);
       // Its schedule is every 30 s; an on-demand run shows the agent at work without waiting for a slot.
       type Run = { locations: { location: string; status: string; result: { success: boolean } | null }[] };

@@ -6,6 +6,8 @@ import { AgentsController, PlacementController } from './agents/agents.controlle
 import { AgentSessionsService } from './agents/agent-sessions.service';
 import { AgentsService } from './agents/agents.service';
 import { TestCatalog } from './agents/test-catalog';
+import { AggregationModule } from './aggregation/aggregation.module';
+import { AlertsModule } from './alerts/alerts.module';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { ApiKeysController } from './auth/api-keys.controller';
 import { ApiKeysService } from './auth/api-keys.service';
@@ -18,6 +20,9 @@ import { GrpcServer } from './grpc/grpc.server';
 import { HealthController } from './health/health.controller';
 import { AgentTokensController, LocationsController } from './locations/locations.controller';
 import { LocationsService } from './locations/locations.service';
+import { MetricsController } from './metrics/metrics.controller';
+import { MetricsRepository } from './metrics/metrics.repository';
+import { MetricsService } from './metrics/metrics.service';
 import { ResultsModule } from './results/results.module';
 import { SecretCipher } from './secrets/secret-cipher';
 import { SecretsController } from './secrets/secrets.controller';
@@ -65,6 +70,14 @@ export class AgentsModule {}
 })
 export class AuthModule {}
 
+/** `/metrics`: the latest result of every test and location, and the control plane's own health. */
+@Module({
+  imports: [AgentsModule],
+  controllers: [MetricsController],
+  providers: [MetricsService, MetricsRepository],
+})
+export class MetricsModule {}
+
 export interface AppModuleOptions {
   readonly config: AppConfig;
   readonly database: { readonly url: string; readonly embedded: boolean };
@@ -87,6 +100,9 @@ export class AppModule {
         SecretsModule,
         AgentsModule,
         ResultsModule,
+        AggregationModule,
+        MetricsModule,
+        AlertsModule.register(AgentsModule),
       ],
       controllers: [HealthController],
       providers: [

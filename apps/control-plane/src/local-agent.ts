@@ -42,7 +42,8 @@ export async function startLocalAgent(options: {
   const token = await localToken(app, join(dataDir, 'local-agent.token'));
   await ensureDemoTest(app, `${options.httpUrl.replace(/^http/, 'ws')}${DEMO_ECHO_PATH}`, say);
 
-  const child: ChildProcess = spawn(process.execPath, [entry], {
+  // As the agent's image runs it: a small young generation keeps it small (docker/Dockerfile.agent).
+  const child: ChildProcess = spawn(process.execPath, ['--max-semi-space-size=4', entry], {
     env: {
       ...process.env,
       WSMON_CONTROL_PLANE: options.grpcAddress,

@@ -15,6 +15,7 @@ import {
   type EmbeddedPostgres,
 } from './database/embedded-postgres';
 import { startLocalAgent, type LocalAgent } from './local-agent';
+import { migrateExclusively } from './database/migrate';
 import { resolveSecretKey } from './secrets/secret-key';
 
 /** Bootstrap only: configuration, database, HTTP, shutdown. */
@@ -29,12 +30,14 @@ async function main(): Promise<void> {
     say(`embedded PostgreSQL ${embedded.serverVersion} in ${embedded.dataDir}`);
   }
   const database = { url: config.databaseUrl ?? embedded!.url, embedded: embedded !== undefined };
+  // Several replicas may start at once on one database: they migrate in turn.
+  if (!embedded) await migrateExclusively(database.url);
 
   // Nest's start-up chatter (every route mapped) stays out of the log; warnings and errors do not.
   const app = await NestFactory.create(AppModule.register({ config, database, secretKey }), {
     logger: ['warn', 'error'],
   });
-  app.setGlobalPrefix('api/v1', { exclude: ['healthz', 'readyz'] });
+  app.setGlobalPrefix('api/v1', { exclude: ['healthz', 'readyz', 'metrics'] });
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
@@ -59,27 +62,19 @@ async function main(): Promise<void> {
     process.stdout.write(`\nadmin API key (shown once, keep it): ${bootstrap.key}\n\n`);
   }
 
-  // Embedded means one machine and no operator yet: run an agent too, so something is monitored.
-  let localAgent: LocalAgent | undefined;
-  if (embedded && config.localAgent) {
-    const host = config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost;
-    const address = (app.getHttpServer() as Server).address() as AddressInfo;
-    localAgent = await startLocalAgent({
-      app,
-      dataDir: config.dataDir,
-      httpUrl: `http://${host}:${address.port}`,
-      grpcAddress,
-      say,
-    });
-  }
-
+  // Settles once the local agent (if any) is started, so that a signal during its start stops it too.
+  let localAgent: Promise<LocalAgent | undefined> = Promise.resolve(undefined);
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     say(`${signal}: shutting down`);
     // The agent goes first: it hands its last results over while the control plane still listens.
-    void (localAgent?.stop() ?? Promise.resolve())
+    void localAgent
+      .then(
+        (agent) => agent?.stop(),
+        () => undefined,
+      )
       .then(() => app.close())
       .then(() => embedded?.close())
       .then(
@@ -92,6 +87,20 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+
+  // Embedded means one machine and no operator yet: run an agent too, so something is monitored.
+  if (embedded && config.localAgent) {
+    const host = config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost;
+    const address = (app.getHttpServer() as Server).address() as AddressInfo;
+    localAgent = startLocalAgent({
+      app,
+      dataDir: config.dataDir,
+      httpUrl: `http://${host}:${address.port}`,
+      grpcAddress,
+      say,
+    });
+    await localAgent;
+  }
 }
 
 main().catch((error: unknown) => {

@@ -4,3 +4,6 @@ export * from './probe-result';
 export * from './resources.schema';
 export * from './secret-references';
 export * from './environment';
+export * from './alerts.schema';
+export * from './json-path';
+export * from './summary.schema';

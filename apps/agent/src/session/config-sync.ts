@@ -1,4 +1,10 @@
-import type { ConfigAck, ConfigUpdate, EndOfSnapshot, TestAssignment, TestRejection } from '@wsmon/proto/agent';
+import type {
+  ConfigAck,
+  ConfigUpdate,
+  EndOfSnapshot,
+  TestAssignment,
+  TestRejection,
+} from '@wsmon/proto/agent';
 import type { KeptConfig } from '../config/config-store';
 import { checkAssignment, type AssignmentCheck, type HeldTest } from '../config/test-assignment';
 

@@ -208,6 +208,8 @@ describe('agents, control plane and PostgreSQL together', () => {
     const b2StoppedAt = Date.now();
     expect(await b2.stop()).toBe(0);
     const restarted = await launch('b2', 'fleet-b');
+    // It runs its kept configuration from the moment it says so (a loaded machine starts it slowly).
+    await restarted.waitFor(/kept configuration: \d+ tests/);
     const b2StartedAt = Date.now();
     await sleep(6000);
     expect(restarted.output()).not.toMatch(/configured: \d+ tests at revision/);

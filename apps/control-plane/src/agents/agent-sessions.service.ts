@@ -7,6 +7,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { Metadata, status } from '@grpc/grpc-js';
+import { Histogram } from '@wsmon/metrics';
 import type { AgentResult } from '@wsmon/proto';
 import { parseCredential, secretMatches } from '../auth/credentials';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
@@ -51,7 +52,18 @@ export class AgentSessionsService implements AgentStreamHost, OnApplicationBoots
   private reconcileQueue = new Set<string>();
   private reconciling: Promise<void> | undefined;
   private shuttingDown = false;
-  readonly counters = { streamsOpened: 0, streamErrors: new Map<string, number>(), resultsIngested: 0 };
+  /**
+   * This replica's counts since it started, for `/metrics`. `streamErrors` is by gRPC status name: the
+   * status the control plane ended a stream with (UNAUTHENTICATED for a refused token), CANCELLED for a
+   * stream the agent or the network broke off.
+   */
+  readonly counters = {
+    streamsOpened: 0,
+    streamErrors: new Map<string, number>(),
+    resultsIngested: 0,
+    /** Seconds from a result's slot to its commit here. */
+    ingestLagSeconds: new Histogram(INGEST_LAG_BUCKETS_S),
+  };
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
@@ -105,6 +117,7 @@ export class AgentSessionsService implements AgentStreamHost, OnApplicationBoots
     this.authenticate(call.metadata).then(
       (identity) => {
         if (!identity) {
+          this.countStreamError(status.UNAUTHENTICATED);
           call.emit('error', {
             code: status.UNAUTHENTICATED,
             details: 'authorization: missing, malformed, unknown, revoked or expired agent token',
@@ -140,6 +153,22 @@ export class AgentSessionsService implements AgentStreamHost, OnApplicationBoots
   async assignedTests(agentId: string, locationId: string): Promise<string[]> {
     const owners = this.owners(locationId, await this.members([locationId]));
     return [...owners].filter(([, owner]) => owner === agentId).map(([testId]) => testId);
+  }
+
+  /** {@link placements} of many tests at once, with one query (status and alert evaluation), by test id. */
+  async placementsOf(
+    tests: readonly { readonly id: string; readonly locationIds: readonly string[] }[],
+  ): Promise<Map<string, TestPlacement[]>> {
+    const members = await this.members([...new Set(tests.flatMap((t) => t.locationIds))]);
+    return new Map(
+      tests.map((test) => [
+        test.id,
+        test.locationIds.map((locationId) => ({
+          locationId,
+          agentId: rendezvousOwner(test.id, idsOf(members, locationId)),
+        })),
+      ]),
+    );
   }
 
   /** Sessions of this replica, for the agents API and metrics. */
@@ -182,6 +211,10 @@ export class AgentSessionsService implements AgentStreamHost, OnApplicationBoots
     try {
       await this.results.ingest(stream.identity.locationId, stream.agentId, results);
       this.counters.resultsIngested += results.length;
+      const committedAt = Date.now();
+      for (const result of results) {
+        this.counters.ingestLagSeconds.observe((committedAt - result.slot_time!.getTime()) / 1000);
+      }
     } catch (error) {
       if (error instanceof InvalidResultError) {
         throw new StreamError(status.INVALID_ARGUMENT, `ResultBatch.${error.message}`);
@@ -196,12 +229,7 @@ export class AgentSessionsService implements AgentStreamHost, OnApplicationBoots
   }
 
   closed(stream: AgentStream, reason: string): void {
-    if (reason !== 'the agent closed the stream') {
-      this.counters.streamErrors.set(
-        reason.split(':')[0]!,
-        (this.counters.streamErrors.get(reason) ?? 0) + 1,
-      );
-    }
+    if (reason !== 'the agent closed the stream') this.countStreamError(stream.endStatus ?? status.CANCELLED);
     if (!stream.hello) return;
     if (this.streams.get(stream.agentId) === stream) this.streams.delete(stream.agentId);
     this.logger.log(`agent ${stream.agentId} (${stream.identity.locationName}) disconnected: ${reason}`);
@@ -211,6 +239,11 @@ export class AgentSessionsService implements AgentStreamHost, OnApplicationBoots
       .endSession(stream.agentId, stream.sessionId, false)
       .then(() => this.bus.publish('wsmon_agents', locationId))
       .catch((error: unknown) => this.logger.warn(`cannot record the disconnect: ${String(error)}`));
+  }
+
+  private countStreamError(code: status): void {
+    const name = status[code];
+    this.counters.streamErrors.set(name, (this.counters.streamErrors.get(name) ?? 0) + 1);
   }
 
   /**
@@ -279,7 +312,8 @@ export class AgentSessionsService implements AgentStreamHost, OnApplicationBoots
   }
 
   private members(locationIds: readonly string[]): Promise<AgentMember[]> {
-    return this.agents.members(locationIds, 3 * this.heartbeatMs, this.graceMs);
+    // Three flushes missed, plus slack for a replica whose event loop is slow under load.
+    return this.agents.members(locationIds, 3 * this.heartbeatMs + LIVENESS_SLACK_MS, this.graceMs);
   }
 
   private async desiredFor(stream: AgentStream): Promise<CatalogTest[]> {
@@ -454,6 +488,9 @@ export class AgentSessionsService implements AgentStreamHost, OnApplicationBoots
 }
 
 const DRAIN_PREFIX = 'drain:';
+const LIVENESS_SLACK_MS = 2000;
+/** Bounds of the ingest lag histogram: a result normally lands within its probe's timeout and a batch. */
+const INGEST_LAG_BUCKETS_S = [0.5, 1, 2.5, 5, 10, 15, 30, 60, 120, 300, 900, 3600];
 /** Probes in flight get this long to finish when an operator drains an agent. */
 const DRAIN_GRACE_MS = 10_000;
 

@@ -96,6 +96,8 @@ export class AgentStream {
   draining = false;
   /** Its session row is written: heartbeats are flushed for it from now on. */
   registered = false;
+  /** The status the control plane ended the stream with; undefined when the agent or the network ended it. */
+  endStatus: status | undefined;
 
   constructor(
     private readonly call: AgentCall,
@@ -129,6 +131,7 @@ export class AgentStream {
   /** Ends the stream with a status (OK ends it cleanly). */
   end(code: status, details: string): void {
     if (this.state === 'closed') return;
+    this.endStatus = code;
     if (code === status.OK) this.call.end();
     else this.call.emit('error', { code, details });
     this.close(details);

@@ -21,6 +21,12 @@ export interface AppConfig {
   readonly agentGraceMs: number;
   /** `npm start` in the embedded setup also runs one agent for the location `local`; 0 turns it off. */
   readonly localAgent: boolean;
+  /** Days a raw result is kept at least; older days are dropped whole (the rollups are kept longer). */
+  readonly resultsRetentionDays: number;
+  /** When set, `/metrics` takes this bearer token; otherwise it is open, like `/healthz`. */
+  readonly metricsToken: string | undefined;
+  /** Milliseconds between alert evaluations (every replica tries; one at a time evaluates). */
+  readonly alertEvaluationMs: number;
 }
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65_535).default(fallback);
@@ -49,10 +55,14 @@ const envSchema = z.object({
   WSMON_AGENT_HEARTBEAT_MS: z.coerce.number().int().min(1000).max(300_000).default(10_000),
   WSMON_AGENT_GRACE_MS: z.coerce.number().int().min(0).max(3_600_000).default(15_000),
   WSMON_LOCAL_AGENT: z.enum(['0', '1']).default('1'),
+  WSMON_RESULTS_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  WSMON_ALERT_EVALUATION_MS: z.coerce.number().int().min(1000).max(300_000).default(10_000),
+  WSMON_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (it is a credential)').optional(),
 });
 
 /** Variables whose values are credentials (a URL may carry a password): never echoed. */
 const SENSITIVE = new Set(['DATABASE_URL', 'WSMON_ADMIN_KEY', 'WSMON_SECRET_KEY']);
+SENSITIVE.add('WSMON_METRICS_TOKEN');
 
 /** Thrown with one line per bad variable (or a missing requirement); main.ts prints it and exits 2. */
 export class ConfigError extends Error {}
@@ -78,6 +88,9 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     agentHeartbeatMs: v.WSMON_AGENT_HEARTBEAT_MS,
     agentGraceMs: v.WSMON_AGENT_GRACE_MS,
     localAgent: v.WSMON_LOCAL_AGENT === '1',
+    resultsRetentionDays: v.WSMON_RESULTS_RETENTION_DAYS,
+    alertEvaluationMs: v.WSMON_ALERT_EVALUATION_MS,
+    metricsToken: v.WSMON_METRICS_TOKEN,
   };
 }
 

@@ -1,5 +1,8 @@
 import type { DataSourceOptions } from 'typeorm';
+import { AlertEntity, LocationStatusEntity } from '../alerts/alert.entity';
+import { WebhookDeliveryAttemptEntity, WebhookDeliveryEntity, WebhookEntity } from '../alerts/webhook.entity';
 import { AgentEntity } from '../agents/agent.entity';
+import { AGGREGATION_ENTITIES } from '../aggregation/rollup.entity';
 import { ApiKeyEntity } from '../auth/api-key.entity';
 import { AgentTokenEntity } from '../locations/agent-token.entity';
 import { LocationEntity } from '../locations/location.entity';
@@ -10,6 +13,8 @@ import { TestEntity, TestLocationEntity } from '../tests/test.entity';
 import { InitialSchema1763701200000 } from './migrations/1763701200000-InitialSchema';
 import { AgentSessions1763784000000 } from './migrations/1763784000000-AgentSessions';
 import { Results1763870400000 } from './migrations/1763870400000-Results';
+import { Aggregation1763956800000 } from './migrations/1763956800000-Aggregation';
+import { Alerts1764043200000 } from './migrations/1764043200000-Alerts';
 
 export const ENTITIES = [
   LocationEntity,
@@ -22,8 +27,20 @@ export const ENTITIES = [
   ResultEntity,
   RunEntity,
   RunResultEntity,
+  LocationStatusEntity,
+  AlertEntity,
+  WebhookEntity,
+  WebhookDeliveryEntity,
+  WebhookDeliveryAttemptEntity,
+  ...AGGREGATION_ENTITIES,
 ];
-export const MIGRATIONS = [InitialSchema1763701200000, AgentSessions1763784000000, Results1763870400000];
+export const MIGRATIONS = [
+  InitialSchema1763701200000,
+  AgentSessions1763784000000,
+  Results1763870400000,
+  Aggregation1763956800000,
+  Alerts1764043200000,
+];
 
 /**
  * TypeORM options for a PostgreSQL URL. Migrations run at start, never `synchronize`. The

@@ -14,6 +14,11 @@ import {
 } from '@wsmon/proto';
 import { AgentSessionsService } from '../agents/agent-sessions.service';
 import { AGENT_SERVICE, agentGrpcHandlers, agentServiceDefinition } from '../agents/agents.grpc';
+import { aggregationGrpcHandlers } from '../aggregation/aggregation.grpc';
+import { AggregationService } from '../aggregation/aggregation.service';
+import { alertsGrpcHandlers } from '../alerts/alerts.grpc';
+import { AlertsService } from '../alerts/alerts.service';
+import { StatusService } from '../alerts/status.service';
 import { ApiKeysService } from '../auth/api-keys.service';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { locationsGrpcHandlers } from '../locations/locations.grpc';
@@ -42,6 +47,9 @@ export class GrpcServer implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly apiKeys: ApiKeysService,
     private readonly results: ResultsService,
     private readonly sessions: AgentSessionsService,
+    private readonly aggregation: AggregationService,
+    private readonly status: StatusService,
+    private readonly alerts: AlertsService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -49,6 +57,8 @@ export class GrpcServer implements OnApplicationBootstrap, OnApplicationShutdown
       ...testsGrpcHandlers(this.tests, this.apiKeys),
       ...locationsGrpcHandlers(this.locations, this.apiKeys),
       ...resultsGrpcHandlers(this.results, this.apiKeys),
+      ...aggregationGrpcHandlers(this.aggregation, this.apiKeys),
+      ...alertsGrpcHandlers(this.status, this.alerts, this.apiKeys),
     };
     this.server.addService(ConfigServiceService, handlers);
     this.server.addService(agentServiceDefinition, agentGrpcHandlers(this.sessions));

@@ -140,7 +140,8 @@ export class ResultsRepository {
 
   /**
    * Stores an agent's results in one transaction, resolving once it committed. Scheduled results go to
-   * `results` (a slot already there is a duplicate, a deleted test's result is discarded); on-demand ones
+   * `results` (a slot already there is a duplicate, a deleted test's result is discarded), and those stored
+   * are named in one row of `rollup_queue` for the rollups (aggregation/); on-demand ones
    * (`run_id` set) complete their run's row of this location, once. The partitions of the scheduled
    * results' days must exist ({@link ensurePartitions}).
    *
@@ -313,7 +314,12 @@ const INSERT_RESULTS = `
       FROM ${BATCH}
      WHERE EXISTS (SELECT FROM tests t WHERE t.id = r.test_id)
     ON CONFLICT DO NOTHING
-    RETURNING 1
+    RETURNING test_id, slot_time
+  ),
+  -- The rows stored, for the rollups (aggregation/): committed with them, so none is missed or counted twice.
+  queued AS (
+    INSERT INTO rollup_queue (location_id, test_ids, slot_times, result_count)
+    SELECT $1::uuid, array_agg(test_id), array_agg(slot_time), count(*) FROM inserted HAVING count(*) > 0
   )
   SELECT (SELECT count(*) FROM inserted)::int AS inserted,
          (SELECT count(*) FROM unnest($4::uuid[]) AS u(test_id)

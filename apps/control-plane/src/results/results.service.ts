@@ -1,11 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  Optional,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { resultListQuerySchema, runGetQuerySchema } from '@wsmon/contracts';
 import type { AgentResult } from '@wsmon/proto';
 import { InvalidArgumentError, NotFoundError } from '../common/errors';
 import { decodeCursor, encodeCursor, type Page } from '../common/pagination';
 import { isInvalidText } from '../common/pg-errors';
 import { isUuid, validated } from '../common/validation';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { ChangeBus } from '../database/change-bus';
 import type { MeasuredFields } from './result.entity';
 import { dayOf, ResultsRepository, type IngestOutcome, type RunWithLocations } from './results.repository';
@@ -43,7 +51,9 @@ export class InvalidResultError extends InvalidArgumentError {
 /**
  * Results outside this window around the control plane's clock are discarded (and counted so): a slot
  * months old is past any retention, and one days ahead comes from a broken clock. Either would also make
- * a partition for a day that holds nothing else.
+ * a partition for a day that holds nothing else. A shorter retention of results
+ * (`WSMON_RESULTS_RETENTION_DAYS`) shortens the past: a day whose partition retention dropped never
+ * takes results again.
  */
 export const SLOT_WINDOW_MS = { past: 31 * 86_400_000, future: 86_400_000 } as const;
 /** Partitions exist this many days ahead of today (UTC), made at start and re-checked hourly. */
@@ -107,7 +117,7 @@ export interface RunResponse {
 
 const iso = (date: Date | null): string | null => date?.toISOString() ?? null;
 
-function resultResponse(
+export function resultResponse(
   row: MeasuredFields & { locationId: string; agentId: string | null },
   extra: { testId: string; runId: string | null; receivedAt: Date; location: string | null },
 ): ResultResponse {
@@ -145,11 +155,16 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export class ResultsService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('results');
   private partitionTimer: NodeJS.Timeout | undefined;
+  /** How late a result may come: {@link SLOT_WINDOW_MS}, or less under a shorter retention. */
+  private readonly pastMs: number;
 
   constructor(
     private readonly repository: ResultsRepository,
     private readonly changeBus: ChangeBus,
-  ) {}
+    @Optional() @Inject(APP_CONFIG) config?: Pick<AppConfig, 'resultsRetentionDays'>,
+  ) {
+    this.pastMs = Math.min(SLOT_WINDOW_MS.past, (config?.resultsRetentionDays ?? Infinity) * 86_400_000);
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     await this.preparePartitions();
@@ -193,7 +208,7 @@ export class ResultsService implements OnApplicationBootstrap, OnApplicationShut
         continue;
       }
       const slot = result.slot_time!.getTime();
-      if (slot < now - SLOT_WINDOW_MS.past || slot > now + SLOT_WINDOW_MS.future) {
+      if (slot < now - this.pastMs || slot > now + SLOT_WINDOW_MS.future) {
         outside++;
         continue;
       }

@@ -165,6 +165,169 @@ export function resultOutcomeToJSON(object: ResultOutcome): string {
   }
 }
 
+/** A test's state over its locations, in order of precedence. */
+export enum TestState {
+  /** TEST_STATE_UNSPECIFIED - Not set; never returned. */
+  TEST_STATE_UNSPECIFIED = 0,
+  /** TEST_STATE_OK - Every location is healthy. */
+  TEST_STATE_OK = 1,
+  /** TEST_STATE_FAILING - At least one location fails (unhealthy, no agent, or a result overdue), without an open alert. */
+  TEST_STATE_FAILING = 2,
+  /** TEST_STATE_ALERTING - The test has an open alert. */
+  TEST_STATE_ALERTING = 3,
+  /**
+   * TEST_STATE_NO_DATA - No location fails, and at least one has no data (its first result is not due yet, or the test is
+   * paused).
+   */
+  TEST_STATE_NO_DATA = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function testStateFromJSON(object: any): TestState {
+  switch (object) {
+    case 0:
+    case "TEST_STATE_UNSPECIFIED":
+      return TestState.TEST_STATE_UNSPECIFIED;
+    case 1:
+    case "TEST_STATE_OK":
+      return TestState.TEST_STATE_OK;
+    case 2:
+    case "TEST_STATE_FAILING":
+      return TestState.TEST_STATE_FAILING;
+    case 3:
+    case "TEST_STATE_ALERTING":
+      return TestState.TEST_STATE_ALERTING;
+    case 4:
+    case "TEST_STATE_NO_DATA":
+      return TestState.TEST_STATE_NO_DATA;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return TestState.UNRECOGNIZED;
+  }
+}
+
+export function testStateToJSON(object: TestState): string {
+  switch (object) {
+    case TestState.TEST_STATE_UNSPECIFIED:
+      return "TEST_STATE_UNSPECIFIED";
+    case TestState.TEST_STATE_OK:
+      return "TEST_STATE_OK";
+    case TestState.TEST_STATE_FAILING:
+      return "TEST_STATE_FAILING";
+    case TestState.TEST_STATE_ALERTING:
+      return "TEST_STATE_ALERTING";
+    case TestState.TEST_STATE_NO_DATA:
+      return "TEST_STATE_NO_DATA";
+    case TestState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** A test's status in one location. */
+export enum LocationHealth {
+  /** LOCATION_HEALTH_UNSPECIFIED - Not set; never returned. */
+  LOCATION_HEALTH_UNSPECIFIED = 0,
+  /** LOCATION_HEALTH_HEALTHY - The latest result passed (and its latency is within the interpretation's thresholds). */
+  LOCATION_HEALTH_HEALTHY = 1,
+  /** LOCATION_HEALTH_UNHEALTHY - The latest result failed, or its latency is over the unhealthy threshold. */
+  LOCATION_HEALTH_UNHEALTHY = 2,
+  /**
+   * LOCATION_HEALTH_NO_DATA - No recent result: none yet, none within three schedule periods and the longest run, or the test is
+   * paused.
+   */
+  LOCATION_HEALTH_NO_DATA = 3,
+  /** LOCATION_HEALTH_NO_AGENT - No agent of the location runs the test. Never a pass. */
+  LOCATION_HEALTH_NO_AGENT = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function locationHealthFromJSON(object: any): LocationHealth {
+  switch (object) {
+    case 0:
+    case "LOCATION_HEALTH_UNSPECIFIED":
+      return LocationHealth.LOCATION_HEALTH_UNSPECIFIED;
+    case 1:
+    case "LOCATION_HEALTH_HEALTHY":
+      return LocationHealth.LOCATION_HEALTH_HEALTHY;
+    case 2:
+    case "LOCATION_HEALTH_UNHEALTHY":
+      return LocationHealth.LOCATION_HEALTH_UNHEALTHY;
+    case 3:
+    case "LOCATION_HEALTH_NO_DATA":
+      return LocationHealth.LOCATION_HEALTH_NO_DATA;
+    case 4:
+    case "LOCATION_HEALTH_NO_AGENT":
+      return LocationHealth.LOCATION_HEALTH_NO_AGENT;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return LocationHealth.UNRECOGNIZED;
+  }
+}
+
+export function locationHealthToJSON(object: LocationHealth): string {
+  switch (object) {
+    case LocationHealth.LOCATION_HEALTH_UNSPECIFIED:
+      return "LOCATION_HEALTH_UNSPECIFIED";
+    case LocationHealth.LOCATION_HEALTH_HEALTHY:
+      return "LOCATION_HEALTH_HEALTHY";
+    case LocationHealth.LOCATION_HEALTH_UNHEALTHY:
+      return "LOCATION_HEALTH_UNHEALTHY";
+    case LocationHealth.LOCATION_HEALTH_NO_DATA:
+      return "LOCATION_HEALTH_NO_DATA";
+    case LocationHealth.LOCATION_HEALTH_NO_AGENT:
+      return "LOCATION_HEALTH_NO_AGENT";
+    case LocationHealth.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** Whether an alert is still open. */
+export enum AlertState {
+  /** ALERT_STATE_UNSPECIFIED - Not set: any state, as a filter; never returned. */
+  ALERT_STATE_UNSPECIFIED = 0,
+  /** ALERT_STATE_OPEN - Enough locations are failing. */
+  ALERT_STATE_OPEN = 1,
+  /** ALERT_STATE_RESOLVED - Fewer locations failed, or the test was deleted or paused. */
+  ALERT_STATE_RESOLVED = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function alertStateFromJSON(object: any): AlertState {
+  switch (object) {
+    case 0:
+    case "ALERT_STATE_UNSPECIFIED":
+      return AlertState.ALERT_STATE_UNSPECIFIED;
+    case 1:
+    case "ALERT_STATE_OPEN":
+      return AlertState.ALERT_STATE_OPEN;
+    case 2:
+    case "ALERT_STATE_RESOLVED":
+      return AlertState.ALERT_STATE_RESOLVED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return AlertState.UNRECOGNIZED;
+  }
+}
+
+export function alertStateToJSON(object: AlertState): string {
+  switch (object) {
+    case AlertState.ALERT_STATE_UNSPECIFIED:
+      return "ALERT_STATE_UNSPECIFIED";
+    case AlertState.ALERT_STATE_OPEN:
+      return "ALERT_STATE_OPEN";
+    case AlertState.ALERT_STATE_RESOLVED:
+      return "ALERT_STATE_RESOLVED";
+    case AlertState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /**
  * A test: a probe run on a schedule from one or more locations, with retries and an alert rule.
  * The same fields as the REST JSON resource. On create and replace, the output-only fields are
@@ -761,6 +924,344 @@ export interface GetRunRequest {
 export interface GetRunResponse {
   /** The run. */
   run?: Run | undefined;
+}
+
+/** The request of GetTestSummary: a named window ending now, or an explicit range. */
+export interface GetTestSummaryRequest {
+  /** Identifier of the test. */
+  test_id: string;
+  /**
+   * A window ending now: `5m`, `1h`, `24h`, `7d`, `30d` or `90d`. Empty means `24h` unless `from` is
+   * set; not together with `from` or `to`.
+   */
+  window: string;
+  /** Start of an explicit range (inclusive), at most 90 days before `to`. */
+  from?:
+    | Date
+    | undefined;
+  /** End of an explicit range (exclusive), later than `from`; absent means now. Requires `from`. */
+  to?:
+    | Date
+    | undefined;
+  /** Only the location with this name. Empty means every location. */
+  location: string;
+}
+
+/** The response of GetTestSummary. */
+export interface GetTestSummaryResponse {
+  /** The summary. */
+  summary?: TestSummary | undefined;
+}
+
+/**
+ * A test's summary over a window: the same fields as the REST JSON of
+ * GET /api/v1/tests/{id}/summary.
+ */
+export interface TestSummary {
+  /** Identifier of the test. */
+  test_id: string;
+  /** The named window asked for. Absent for an explicit range. */
+  window?:
+    | string
+    | undefined;
+  /**
+   * Start of the window summarised (inclusive): the one asked for, except that an edge older than the
+   * raw results kept is rounded inwards to the finest rollup kept there (a whole minute).
+   */
+  from?:
+    | Date
+    | undefined;
+  /** End of the window summarised (exclusive). */
+  to?:
+    | Date
+    | undefined;
+  /**
+   * Seconds per time-series bucket: 60 for windows up to 3 hours, 3600 up to 3 days, 21600 up to 15
+   * days, else 86400.
+   */
+  step_s: number;
+  /**
+   * Relative precision of every latency percentile: 0.01, within 1 % of the exact value. Maxima are
+   * exact.
+   */
+  latency_precision: number;
+  /** All locations together. */
+  overall?:
+    | WindowStats
+    | undefined;
+  /** Each location of the test, and any other with results in the window, by location name. */
+  locations: LocationSummary[];
+}
+
+/** One location's part of a summary. */
+export interface LocationSummary {
+  /** Name of the location. Absent once the location is deleted. */
+  location?:
+    | string
+    | undefined;
+  /** Identifier of the location. */
+  location_id: string;
+  /** What the location's results in the window add up to. */
+  stats?: WindowStats | undefined;
+}
+
+/** What the results of a window add up to. */
+export interface WindowStats {
+  /** Runs with a result in the window. */
+  runs: number;
+  /** Runs that failed. */
+  failures: number;
+  /** Percentage of runs that succeeded. Absent without runs. */
+  uptime_pct?:
+    | number
+    | undefined;
+  /** Milliseconds until the WebSocket was open, over the runs where it opened. */
+  handshake_ms?:
+    | LatencyStats
+    | undefined;
+  /** Milliseconds of the first message round trip, over the runs that measured one. */
+  round_trip_ms?:
+    | LatencyStats
+    | undefined;
+  /**
+   * Failures by reason code (docs/probe.md), most frequent first, then by name; a failure without
+   * one counts as `unknown`.
+   */
+  failure_reasons: FailureReasonCount[];
+  /** Failures by category (docs/probe.md), most frequent first, then by name. */
+  failure_categories: FailureCategoryCount[];
+  /** Runs by the close code received, by code. */
+  close_codes: CloseCodeCount[];
+  /** Runs that received a close code. */
+  closes: number;
+  /** Closes with 1006, 1011, 1012 or 1013. */
+  abnormal_closes: number;
+  /** abnormal_closes / closes, from 0 to 1. Absent without closes. */
+  abnormal_close_rate?:
+    | number
+    | undefined;
+  /**
+   * The latest result in the window. Absent when there is none, or when its raw result is past the
+   * retention of results.
+   */
+  last_result?:
+    | Result
+    | undefined;
+  /** The window in buckets of `step_s`, oldest first; the first may start before the window. */
+  series: SummaryPoint[];
+}
+
+/**
+ * Percentiles (nearest rank, as PostgreSQL's percentile_disc) and the maximum of a set of latencies,
+ * in milliseconds. The percentiles are within `latency_precision` of the exact ones.
+ */
+export interface LatencyStats {
+  /** How many latencies were measured. */
+  count: number;
+  /** The median. Absent when count is 0. */
+  p50?:
+    | number
+    | undefined;
+  /** The 90th percentile. Absent when count is 0. */
+  p90?:
+    | number
+    | undefined;
+  /** The 95th percentile. Absent when count is 0. */
+  p95?:
+    | number
+    | undefined;
+  /** The 99th percentile. Absent when count is 0. */
+  p99?:
+    | number
+    | undefined;
+  /** The largest latency, exact. Absent when count is 0. */
+  max?: number | undefined;
+}
+
+/** How many failures had one reason code. */
+export interface FailureReasonCount {
+  /** The reason code, or `unknown`. */
+  reason: string;
+  /** How many failures had it. */
+  count: number;
+}
+
+/** How many failures had one category. */
+export interface FailureCategoryCount {
+  /** The failure category, or `unknown`. */
+  category: string;
+  /** How many failures had it. */
+  count: number;
+}
+
+/** How many runs received one close code. */
+export interface CloseCodeCount {
+  /** The close code, 1006 when the connection ended without a close frame. */
+  code: number;
+  /** How many runs received it. */
+  count: number;
+}
+
+/** One bucket of a summary's time series. */
+export interface SummaryPoint {
+  /** Start of the bucket, a multiple of `step_s` since the epoch. */
+  start_time?:
+    | Date
+    | undefined;
+  /** Runs with a result in the bucket (and the window). */
+  runs: number;
+  /** Runs that failed. */
+  failures: number;
+  /** Percentage of runs that succeeded. Absent without runs. */
+  uptime_pct?:
+    | number
+    | undefined;
+  /** Handshake latencies of the bucket. */
+  handshake_ms?:
+    | LatencyStats
+    | undefined;
+  /** Round-trip latencies of the bucket. */
+  round_trip_ms?: LatencyStats | undefined;
+}
+
+/** A test's status: the same fields as the REST JSON of GET /api/v1/tests/{id}/status. */
+export interface TestStatus {
+  /** Identifier of the test. */
+  test_id: string;
+  /** Name of the test. */
+  test_name: string;
+  /** Whether the test runs (a paused test is not evaluated). */
+  enabled: boolean;
+  /** The test's state over its locations. */
+  state: TestState;
+  /** The test's open alert. Absent unless `state` is TEST_STATE_ALERTING. */
+  alert_id?:
+    | string
+    | undefined;
+  /** One entry per location of the test, by location name. */
+  locations: TestLocationStatus[];
+}
+
+/** A test's status in one location. */
+export interface TestLocationStatus {
+  /** Name of the location. */
+  location: string;
+  /** The location's status. */
+  status: LocationHealth;
+  /** When the location entered this status. */
+  since?:
+    | Date
+    | undefined;
+  /** The slot of the latest result from the location. Absent before the first. */
+  last_result_time?:
+    | Date
+    | undefined;
+  /**
+   * Why the location is not healthy: the failed result's reason code (docs/probe.md),
+   * `threshold_exceeded`, `no_agent`, `no_recent_result`, `no_result`, `awaiting_first_result` or
+   * `test_paused`. Absent when healthy.
+   */
+  reason?:
+    | string
+    | undefined;
+  /**
+   * The finer cause: the failed result's cause, `slow_handshake` or `slow_round_trip`. Absent when
+   * there is none.
+   */
+  cause?: string | undefined;
+}
+
+/** An alert event: the same fields as the REST JSON of GET /api/v1/alerts. */
+export interface Alert {
+  /** Identifier assigned by the server. */
+  id: string;
+  /** Identifier of the test (which may since have been deleted). */
+  test_id: string;
+  /** Name of the test when the alert opened. */
+  test_name: string;
+  /** Open or resolved. */
+  state: AlertState;
+  /** The rule in force when the alert opened: this many locations... */
+  min_failing_locations: number;
+  /** ...failing for at least this many minutes. */
+  for_minutes: number;
+  /** The locations that failed while the alert was open, with their reasons. */
+  locations: AlertLocation[];
+  /** When the alert opened. */
+  start_time?:
+    | Date
+    | undefined;
+  /** When the alert resolved. Absent while open. */
+  resolve_time?:
+    | Date
+    | undefined;
+  /** Why it resolved: `recovered`, `test_deleted` or `test_paused`. Absent while open. */
+  resolution?: string | undefined;
+}
+
+/** A failing location of an alert. */
+export interface AlertLocation {
+  /** Name of the location. */
+  location: string;
+  /** Its status: unhealthy, no data or no agent. */
+  status: LocationHealth;
+  /** Since when it has been failing without a break. */
+  failing_since?:
+    | Date
+    | undefined;
+  /** Why it fails (see TestLocationStatus.reason). */
+  reason?:
+    | string
+    | undefined;
+  /** The finer cause (see TestLocationStatus.cause). */
+  cause?: string | undefined;
+}
+
+/** The request of GetTestStatus. */
+export interface GetTestStatusRequest {
+  /** Identifier of the test. */
+  test_id: string;
+}
+
+/** The response of GetTestStatus. */
+export interface GetTestStatusResponse {
+  /** The test's status. */
+  status?: TestStatus | undefined;
+}
+
+/** The request of ListTestStatuses. */
+export interface ListTestStatusesRequest {
+}
+
+/** The response of ListTestStatuses. */
+export interface ListTestStatusesResponse {
+  /** Every test's status, by test name. */
+  statuses: TestStatus[];
+  /** When the statuses were computed (the database's clock). */
+  evaluate_time?: Date | undefined;
+}
+
+/** The request of ListAlerts. Filters combine with AND. */
+export interface ListAlertsRequest {
+  /** Only the alerts of the test with this identifier. Empty means any. */
+  test_id: string;
+  /** Only open or only resolved alerts. Unspecified means both. */
+  state: AlertState;
+  /** Maximum number of alerts to return, 1 to 200. 0 means the default, 50. */
+  page_size: number;
+  /**
+   * The `next_page_token` of the previous page; empty for the first page. The other fields must
+   * not change between pages.
+   */
+  page_token: string;
+}
+
+/** The response of ListAlerts. */
+export interface ListAlertsResponse {
+  /** One page of alerts, newest first. */
+  alerts: Alert[];
+  /** The token of the next page; empty on the last page. */
+  next_page_token: string;
 }
 
 function createBaseTest(): Test {
@@ -5646,6 +6147,2637 @@ export const GetRunResponse: MessageFns<GetRunResponse> = {
   },
 };
 
+function createBaseGetTestSummaryRequest(): GetTestSummaryRequest {
+  return { test_id: "", window: "", from: undefined, to: undefined, location: "" };
+}
+
+export const GetTestSummaryRequest: MessageFns<GetTestSummaryRequest> = {
+  encode(message: GetTestSummaryRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.test_id !== "") {
+      writer.uint32(10).string(message.test_id);
+    }
+    if (message.window !== "") {
+      writer.uint32(18).string(message.window);
+    }
+    if (message.from !== undefined) {
+      Timestamp.encode(toTimestamp(message.from), writer.uint32(26).fork()).join();
+    }
+    if (message.to !== undefined) {
+      Timestamp.encode(toTimestamp(message.to), writer.uint32(34).fork()).join();
+    }
+    if (message.location !== "") {
+      writer.uint32(42).string(message.location);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetTestSummaryRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetTestSummaryRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.test_id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.window = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.from = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.to = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.location = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetTestSummaryRequest {
+    return {
+      test_id: isSet(object.testId)
+        ? globalThis.String(object.testId)
+        : isSet(object.test_id)
+        ? globalThis.String(object.test_id)
+        : "",
+      window: isSet(object.window) ? globalThis.String(object.window) : "",
+      from: isSet(object.from) ? fromJsonTimestamp(object.from) : undefined,
+      to: isSet(object.to) ? fromJsonTimestamp(object.to) : undefined,
+      location: isSet(object.location) ? globalThis.String(object.location) : "",
+    };
+  },
+
+  toJSON(message: GetTestSummaryRequest): unknown {
+    const obj: any = {};
+    if (message.test_id !== "") {
+      obj.testId = message.test_id;
+    }
+    if (message.window !== "") {
+      obj.window = message.window;
+    }
+    if (message.from !== undefined) {
+      obj.from = message.from.toISOString();
+    }
+    if (message.to !== undefined) {
+      obj.to = message.to.toISOString();
+    }
+    if (message.location !== "") {
+      obj.location = message.location;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetTestSummaryRequest>, I>>(base?: I): GetTestSummaryRequest {
+    return GetTestSummaryRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetTestSummaryRequest>, I>>(object: I): GetTestSummaryRequest {
+    const message = createBaseGetTestSummaryRequest();
+    message.test_id = object.test_id ?? "";
+    message.window = object.window ?? "";
+    message.from = object.from ?? undefined;
+    message.to = object.to ?? undefined;
+    message.location = object.location ?? "";
+    return message;
+  },
+};
+
+function createBaseGetTestSummaryResponse(): GetTestSummaryResponse {
+  return { summary: undefined };
+}
+
+export const GetTestSummaryResponse: MessageFns<GetTestSummaryResponse> = {
+  encode(message: GetTestSummaryResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.summary !== undefined) {
+      TestSummary.encode(message.summary, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetTestSummaryResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetTestSummaryResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.summary = TestSummary.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetTestSummaryResponse {
+    return { summary: isSet(object.summary) ? TestSummary.fromJSON(object.summary) : undefined };
+  },
+
+  toJSON(message: GetTestSummaryResponse): unknown {
+    const obj: any = {};
+    if (message.summary !== undefined) {
+      obj.summary = TestSummary.toJSON(message.summary);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetTestSummaryResponse>, I>>(base?: I): GetTestSummaryResponse {
+    return GetTestSummaryResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetTestSummaryResponse>, I>>(object: I): GetTestSummaryResponse {
+    const message = createBaseGetTestSummaryResponse();
+    message.summary = (object.summary !== undefined && object.summary !== null)
+      ? TestSummary.fromPartial(object.summary)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseTestSummary(): TestSummary {
+  return {
+    test_id: "",
+    window: undefined,
+    from: undefined,
+    to: undefined,
+    step_s: 0,
+    latency_precision: 0,
+    overall: undefined,
+    locations: [],
+  };
+}
+
+export const TestSummary: MessageFns<TestSummary> = {
+  encode(message: TestSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.test_id !== "") {
+      writer.uint32(10).string(message.test_id);
+    }
+    if (message.window !== undefined) {
+      writer.uint32(18).string(message.window);
+    }
+    if (message.from !== undefined) {
+      Timestamp.encode(toTimestamp(message.from), writer.uint32(26).fork()).join();
+    }
+    if (message.to !== undefined) {
+      Timestamp.encode(toTimestamp(message.to), writer.uint32(34).fork()).join();
+    }
+    if (message.step_s !== 0) {
+      writer.uint32(40).int64(message.step_s);
+    }
+    if (message.latency_precision !== 0) {
+      writer.uint32(49).double(message.latency_precision);
+    }
+    if (message.overall !== undefined) {
+      WindowStats.encode(message.overall, writer.uint32(58).fork()).join();
+    }
+    for (const v of message.locations) {
+      LocationSummary.encode(v!, writer.uint32(66).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TestSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTestSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.test_id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.window = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.from = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.to = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.step_s = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.latency_precision = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.overall = WindowStats.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.locations.push(LocationSummary.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TestSummary {
+    return {
+      test_id: isSet(object.testId)
+        ? globalThis.String(object.testId)
+        : isSet(object.test_id)
+        ? globalThis.String(object.test_id)
+        : "",
+      window: isSet(object.window) ? globalThis.String(object.window) : undefined,
+      from: isSet(object.from) ? fromJsonTimestamp(object.from) : undefined,
+      to: isSet(object.to) ? fromJsonTimestamp(object.to) : undefined,
+      step_s: isSet(object.stepS)
+        ? globalThis.Number(object.stepS)
+        : isSet(object.step_s)
+        ? globalThis.Number(object.step_s)
+        : 0,
+      latency_precision: isSet(object.latencyPrecision)
+        ? globalThis.Number(object.latencyPrecision)
+        : isSet(object.latency_precision)
+        ? globalThis.Number(object.latency_precision)
+        : 0,
+      overall: isSet(object.overall) ? WindowStats.fromJSON(object.overall) : undefined,
+      locations: globalThis.Array.isArray(object?.locations)
+        ? object.locations.map((e: any) => LocationSummary.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: TestSummary): unknown {
+    const obj: any = {};
+    if (message.test_id !== "") {
+      obj.testId = message.test_id;
+    }
+    if (message.window !== undefined) {
+      obj.window = message.window;
+    }
+    if (message.from !== undefined) {
+      obj.from = message.from.toISOString();
+    }
+    if (message.to !== undefined) {
+      obj.to = message.to.toISOString();
+    }
+    if (message.step_s !== 0) {
+      obj.stepS = Math.round(message.step_s);
+    }
+    if (message.latency_precision !== 0) {
+      obj.latencyPrecision = floatToJson(message.latency_precision);
+    }
+    if (message.overall !== undefined) {
+      obj.overall = WindowStats.toJSON(message.overall);
+    }
+    if (message.locations?.length) {
+      obj.locations = message.locations.map((e) => LocationSummary.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TestSummary>, I>>(base?: I): TestSummary {
+    return TestSummary.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TestSummary>, I>>(object: I): TestSummary {
+    const message = createBaseTestSummary();
+    message.test_id = object.test_id ?? "";
+    message.window = object.window ?? undefined;
+    message.from = object.from ?? undefined;
+    message.to = object.to ?? undefined;
+    message.step_s = object.step_s ?? 0;
+    message.latency_precision = object.latency_precision ?? 0;
+    message.overall = (object.overall !== undefined && object.overall !== null)
+      ? WindowStats.fromPartial(object.overall)
+      : undefined;
+    message.locations = object.locations?.map((e) => LocationSummary.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseLocationSummary(): LocationSummary {
+  return { location: undefined, location_id: "", stats: undefined };
+}
+
+export const LocationSummary: MessageFns<LocationSummary> = {
+  encode(message: LocationSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.location !== undefined) {
+      writer.uint32(10).string(message.location);
+    }
+    if (message.location_id !== "") {
+      writer.uint32(18).string(message.location_id);
+    }
+    if (message.stats !== undefined) {
+      WindowStats.encode(message.stats, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LocationSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLocationSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.location = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.location_id = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.stats = WindowStats.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LocationSummary {
+    return {
+      location: isSet(object.location) ? globalThis.String(object.location) : undefined,
+      location_id: isSet(object.locationId)
+        ? globalThis.String(object.locationId)
+        : isSet(object.location_id)
+        ? globalThis.String(object.location_id)
+        : "",
+      stats: isSet(object.stats) ? WindowStats.fromJSON(object.stats) : undefined,
+    };
+  },
+
+  toJSON(message: LocationSummary): unknown {
+    const obj: any = {};
+    if (message.location !== undefined) {
+      obj.location = message.location;
+    }
+    if (message.location_id !== "") {
+      obj.locationId = message.location_id;
+    }
+    if (message.stats !== undefined) {
+      obj.stats = WindowStats.toJSON(message.stats);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LocationSummary>, I>>(base?: I): LocationSummary {
+    return LocationSummary.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LocationSummary>, I>>(object: I): LocationSummary {
+    const message = createBaseLocationSummary();
+    message.location = object.location ?? undefined;
+    message.location_id = object.location_id ?? "";
+    message.stats = (object.stats !== undefined && object.stats !== null)
+      ? WindowStats.fromPartial(object.stats)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseWindowStats(): WindowStats {
+  return {
+    runs: 0,
+    failures: 0,
+    uptime_pct: undefined,
+    handshake_ms: undefined,
+    round_trip_ms: undefined,
+    failure_reasons: [],
+    failure_categories: [],
+    close_codes: [],
+    closes: 0,
+    abnormal_closes: 0,
+    abnormal_close_rate: undefined,
+    last_result: undefined,
+    series: [],
+  };
+}
+
+export const WindowStats: MessageFns<WindowStats> = {
+  encode(message: WindowStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runs !== 0) {
+      writer.uint32(8).int64(message.runs);
+    }
+    if (message.failures !== 0) {
+      writer.uint32(16).int64(message.failures);
+    }
+    if (message.uptime_pct !== undefined) {
+      writer.uint32(25).double(message.uptime_pct);
+    }
+    if (message.handshake_ms !== undefined) {
+      LatencyStats.encode(message.handshake_ms, writer.uint32(34).fork()).join();
+    }
+    if (message.round_trip_ms !== undefined) {
+      LatencyStats.encode(message.round_trip_ms, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.failure_reasons) {
+      FailureReasonCount.encode(v!, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.failure_categories) {
+      FailureCategoryCount.encode(v!, writer.uint32(58).fork()).join();
+    }
+    for (const v of message.close_codes) {
+      CloseCodeCount.encode(v!, writer.uint32(66).fork()).join();
+    }
+    if (message.closes !== 0) {
+      writer.uint32(72).int64(message.closes);
+    }
+    if (message.abnormal_closes !== 0) {
+      writer.uint32(80).int64(message.abnormal_closes);
+    }
+    if (message.abnormal_close_rate !== undefined) {
+      writer.uint32(89).double(message.abnormal_close_rate);
+    }
+    if (message.last_result !== undefined) {
+      Result.encode(message.last_result, writer.uint32(98).fork()).join();
+    }
+    for (const v of message.series) {
+      SummaryPoint.encode(v!, writer.uint32(106).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WindowStats {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWindowStats();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.runs = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.failures = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.uptime_pct = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.handshake_ms = LatencyStats.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.round_trip_ms = LatencyStats.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.failure_reasons.push(FailureReasonCount.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.failure_categories.push(FailureCategoryCount.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.close_codes.push(CloseCodeCount.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.closes = longToNumber(reader.int64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.abnormal_closes = longToNumber(reader.int64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 89) {
+              break;
+            }
+
+            message.abnormal_close_rate = reader.double();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.last_result = Result.decode(reader, reader.uint32());
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.series.push(SummaryPoint.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WindowStats {
+    return {
+      runs: isSet(object.runs) ? globalThis.Number(object.runs) : 0,
+      failures: isSet(object.failures) ? globalThis.Number(object.failures) : 0,
+      uptime_pct: isSet(object.uptimePct)
+        ? globalThis.Number(object.uptimePct)
+        : isSet(object.uptime_pct)
+        ? globalThis.Number(object.uptime_pct)
+        : undefined,
+      handshake_ms: isSet(object.handshakeMs)
+        ? LatencyStats.fromJSON(object.handshakeMs)
+        : isSet(object.handshake_ms)
+        ? LatencyStats.fromJSON(object.handshake_ms)
+        : undefined,
+      round_trip_ms: isSet(object.roundTripMs)
+        ? LatencyStats.fromJSON(object.roundTripMs)
+        : isSet(object.round_trip_ms)
+        ? LatencyStats.fromJSON(object.round_trip_ms)
+        : undefined,
+      failure_reasons: globalThis.Array.isArray(object?.failureReasons)
+        ? object.failureReasons.map((e: any) => FailureReasonCount.fromJSON(e))
+        : globalThis.Array.isArray(object?.failure_reasons)
+        ? object.failure_reasons.map((e: any) => FailureReasonCount.fromJSON(e))
+        : [],
+      failure_categories: globalThis.Array.isArray(object?.failureCategories)
+        ? object.failureCategories.map((e: any) => FailureCategoryCount.fromJSON(e))
+        : globalThis.Array.isArray(object?.failure_categories)
+        ? object.failure_categories.map((e: any) => FailureCategoryCount.fromJSON(e))
+        : [],
+      close_codes: globalThis.Array.isArray(object?.closeCodes)
+        ? object.closeCodes.map((e: any) => CloseCodeCount.fromJSON(e))
+        : globalThis.Array.isArray(object?.close_codes)
+        ? object.close_codes.map((e: any) => CloseCodeCount.fromJSON(e))
+        : [],
+      closes: isSet(object.closes) ? globalThis.Number(object.closes) : 0,
+      abnormal_closes: isSet(object.abnormalCloses)
+        ? globalThis.Number(object.abnormalCloses)
+        : isSet(object.abnormal_closes)
+        ? globalThis.Number(object.abnormal_closes)
+        : 0,
+      abnormal_close_rate: isSet(object.abnormalCloseRate)
+        ? globalThis.Number(object.abnormalCloseRate)
+        : isSet(object.abnormal_close_rate)
+        ? globalThis.Number(object.abnormal_close_rate)
+        : undefined,
+      last_result: isSet(object.lastResult)
+        ? Result.fromJSON(object.lastResult)
+        : isSet(object.last_result)
+        ? Result.fromJSON(object.last_result)
+        : undefined,
+      series: globalThis.Array.isArray(object?.series)
+        ? object.series.map((e: any) => SummaryPoint.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: WindowStats): unknown {
+    const obj: any = {};
+    if (message.runs !== 0) {
+      obj.runs = Math.round(message.runs);
+    }
+    if (message.failures !== 0) {
+      obj.failures = Math.round(message.failures);
+    }
+    if (message.uptime_pct !== undefined) {
+      obj.uptimePct = floatToJson(message.uptime_pct);
+    }
+    if (message.handshake_ms !== undefined) {
+      obj.handshakeMs = LatencyStats.toJSON(message.handshake_ms);
+    }
+    if (message.round_trip_ms !== undefined) {
+      obj.roundTripMs = LatencyStats.toJSON(message.round_trip_ms);
+    }
+    if (message.failure_reasons?.length) {
+      obj.failureReasons = message.failure_reasons.map((e) => FailureReasonCount.toJSON(e));
+    }
+    if (message.failure_categories?.length) {
+      obj.failureCategories = message.failure_categories.map((e) => FailureCategoryCount.toJSON(e));
+    }
+    if (message.close_codes?.length) {
+      obj.closeCodes = message.close_codes.map((e) => CloseCodeCount.toJSON(e));
+    }
+    if (message.closes !== 0) {
+      obj.closes = Math.round(message.closes);
+    }
+    if (message.abnormal_closes !== 0) {
+      obj.abnormalCloses = Math.round(message.abnormal_closes);
+    }
+    if (message.abnormal_close_rate !== undefined) {
+      obj.abnormalCloseRate = floatToJson(message.abnormal_close_rate);
+    }
+    if (message.last_result !== undefined) {
+      obj.lastResult = Result.toJSON(message.last_result);
+    }
+    if (message.series?.length) {
+      obj.series = message.series.map((e) => SummaryPoint.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WindowStats>, I>>(base?: I): WindowStats {
+    return WindowStats.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WindowStats>, I>>(object: I): WindowStats {
+    const message = createBaseWindowStats();
+    message.runs = object.runs ?? 0;
+    message.failures = object.failures ?? 0;
+    message.uptime_pct = object.uptime_pct ?? undefined;
+    message.handshake_ms = (object.handshake_ms !== undefined && object.handshake_ms !== null)
+      ? LatencyStats.fromPartial(object.handshake_ms)
+      : undefined;
+    message.round_trip_ms = (object.round_trip_ms !== undefined && object.round_trip_ms !== null)
+      ? LatencyStats.fromPartial(object.round_trip_ms)
+      : undefined;
+    message.failure_reasons = object.failure_reasons?.map((e) => FailureReasonCount.fromPartial(e)) || [];
+    message.failure_categories = object.failure_categories?.map((e) => FailureCategoryCount.fromPartial(e)) || [];
+    message.close_codes = object.close_codes?.map((e) => CloseCodeCount.fromPartial(e)) || [];
+    message.closes = object.closes ?? 0;
+    message.abnormal_closes = object.abnormal_closes ?? 0;
+    message.abnormal_close_rate = object.abnormal_close_rate ?? undefined;
+    message.last_result = (object.last_result !== undefined && object.last_result !== null)
+      ? Result.fromPartial(object.last_result)
+      : undefined;
+    message.series = object.series?.map((e) => SummaryPoint.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseLatencyStats(): LatencyStats {
+  return { count: 0, p50: undefined, p90: undefined, p95: undefined, p99: undefined, max: undefined };
+}
+
+export const LatencyStats: MessageFns<LatencyStats> = {
+  encode(message: LatencyStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.count !== 0) {
+      writer.uint32(8).int64(message.count);
+    }
+    if (message.p50 !== undefined) {
+      writer.uint32(17).double(message.p50);
+    }
+    if (message.p90 !== undefined) {
+      writer.uint32(25).double(message.p90);
+    }
+    if (message.p95 !== undefined) {
+      writer.uint32(33).double(message.p95);
+    }
+    if (message.p99 !== undefined) {
+      writer.uint32(41).double(message.p99);
+    }
+    if (message.max !== undefined) {
+      writer.uint32(49).double(message.max);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LatencyStats {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLatencyStats();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.count = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.p50 = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.p90 = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.p95 = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.p99 = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.max = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LatencyStats {
+    return {
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+      p50: isSet(object.p50) ? globalThis.Number(object.p50) : undefined,
+      p90: isSet(object.p90) ? globalThis.Number(object.p90) : undefined,
+      p95: isSet(object.p95) ? globalThis.Number(object.p95) : undefined,
+      p99: isSet(object.p99) ? globalThis.Number(object.p99) : undefined,
+      max: isSet(object.max) ? globalThis.Number(object.max) : undefined,
+    };
+  },
+
+  toJSON(message: LatencyStats): unknown {
+    const obj: any = {};
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    if (message.p50 !== undefined) {
+      obj.p50 = floatToJson(message.p50);
+    }
+    if (message.p90 !== undefined) {
+      obj.p90 = floatToJson(message.p90);
+    }
+    if (message.p95 !== undefined) {
+      obj.p95 = floatToJson(message.p95);
+    }
+    if (message.p99 !== undefined) {
+      obj.p99 = floatToJson(message.p99);
+    }
+    if (message.max !== undefined) {
+      obj.max = floatToJson(message.max);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LatencyStats>, I>>(base?: I): LatencyStats {
+    return LatencyStats.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LatencyStats>, I>>(object: I): LatencyStats {
+    const message = createBaseLatencyStats();
+    message.count = object.count ?? 0;
+    message.p50 = object.p50 ?? undefined;
+    message.p90 = object.p90 ?? undefined;
+    message.p95 = object.p95 ?? undefined;
+    message.p99 = object.p99 ?? undefined;
+    message.max = object.max ?? undefined;
+    return message;
+  },
+};
+
+function createBaseFailureReasonCount(): FailureReasonCount {
+  return { reason: "", count: 0 };
+}
+
+export const FailureReasonCount: MessageFns<FailureReasonCount> = {
+  encode(message: FailureReasonCount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reason !== "") {
+      writer.uint32(10).string(message.reason);
+    }
+    if (message.count !== 0) {
+      writer.uint32(16).int64(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FailureReasonCount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFailureReasonCount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.count = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FailureReasonCount {
+    return {
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+    };
+  },
+
+  toJSON(message: FailureReasonCount): unknown {
+    const obj: any = {};
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FailureReasonCount>, I>>(base?: I): FailureReasonCount {
+    return FailureReasonCount.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FailureReasonCount>, I>>(object: I): FailureReasonCount {
+    const message = createBaseFailureReasonCount();
+    message.reason = object.reason ?? "";
+    message.count = object.count ?? 0;
+    return message;
+  },
+};
+
+function createBaseFailureCategoryCount(): FailureCategoryCount {
+  return { category: "", count: 0 };
+}
+
+export const FailureCategoryCount: MessageFns<FailureCategoryCount> = {
+  encode(message: FailureCategoryCount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.category !== "") {
+      writer.uint32(10).string(message.category);
+    }
+    if (message.count !== 0) {
+      writer.uint32(16).int64(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FailureCategoryCount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFailureCategoryCount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.category = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.count = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FailureCategoryCount {
+    return {
+      category: isSet(object.category) ? globalThis.String(object.category) : "",
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+    };
+  },
+
+  toJSON(message: FailureCategoryCount): unknown {
+    const obj: any = {};
+    if (message.category !== "") {
+      obj.category = message.category;
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FailureCategoryCount>, I>>(base?: I): FailureCategoryCount {
+    return FailureCategoryCount.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FailureCategoryCount>, I>>(object: I): FailureCategoryCount {
+    const message = createBaseFailureCategoryCount();
+    message.category = object.category ?? "";
+    message.count = object.count ?? 0;
+    return message;
+  },
+};
+
+function createBaseCloseCodeCount(): CloseCodeCount {
+  return { code: 0, count: 0 };
+}
+
+export const CloseCodeCount: MessageFns<CloseCodeCount> = {
+  encode(message: CloseCodeCount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== 0) {
+      writer.uint32(8).uint32(message.code);
+    }
+    if (message.count !== 0) {
+      writer.uint32(16).int64(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CloseCodeCount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCloseCodeCount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.code = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.count = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CloseCodeCount {
+    return {
+      code: isSet(object.code) ? globalThis.Number(object.code) : 0,
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+    };
+  },
+
+  toJSON(message: CloseCodeCount): unknown {
+    const obj: any = {};
+    if (message.code !== 0) {
+      obj.code = Math.round(message.code);
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CloseCodeCount>, I>>(base?: I): CloseCodeCount {
+    return CloseCodeCount.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CloseCodeCount>, I>>(object: I): CloseCodeCount {
+    const message = createBaseCloseCodeCount();
+    message.code = object.code ?? 0;
+    message.count = object.count ?? 0;
+    return message;
+  },
+};
+
+function createBaseSummaryPoint(): SummaryPoint {
+  return {
+    start_time: undefined,
+    runs: 0,
+    failures: 0,
+    uptime_pct: undefined,
+    handshake_ms: undefined,
+    round_trip_ms: undefined,
+  };
+}
+
+export const SummaryPoint: MessageFns<SummaryPoint> = {
+  encode(message: SummaryPoint, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.start_time !== undefined) {
+      Timestamp.encode(toTimestamp(message.start_time), writer.uint32(10).fork()).join();
+    }
+    if (message.runs !== 0) {
+      writer.uint32(16).int64(message.runs);
+    }
+    if (message.failures !== 0) {
+      writer.uint32(24).int64(message.failures);
+    }
+    if (message.uptime_pct !== undefined) {
+      writer.uint32(33).double(message.uptime_pct);
+    }
+    if (message.handshake_ms !== undefined) {
+      LatencyStats.encode(message.handshake_ms, writer.uint32(42).fork()).join();
+    }
+    if (message.round_trip_ms !== undefined) {
+      LatencyStats.encode(message.round_trip_ms, writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SummaryPoint {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSummaryPoint();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.start_time = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.runs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.failures = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.uptime_pct = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.handshake_ms = LatencyStats.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.round_trip_ms = LatencyStats.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SummaryPoint {
+    return {
+      start_time: isSet(object.startTime)
+        ? fromJsonTimestamp(object.startTime)
+        : isSet(object.start_time)
+        ? fromJsonTimestamp(object.start_time)
+        : undefined,
+      runs: isSet(object.runs) ? globalThis.Number(object.runs) : 0,
+      failures: isSet(object.failures) ? globalThis.Number(object.failures) : 0,
+      uptime_pct: isSet(object.uptimePct)
+        ? globalThis.Number(object.uptimePct)
+        : isSet(object.uptime_pct)
+        ? globalThis.Number(object.uptime_pct)
+        : undefined,
+      handshake_ms: isSet(object.handshakeMs)
+        ? LatencyStats.fromJSON(object.handshakeMs)
+        : isSet(object.handshake_ms)
+        ? LatencyStats.fromJSON(object.handshake_ms)
+        : undefined,
+      round_trip_ms: isSet(object.roundTripMs)
+        ? LatencyStats.fromJSON(object.roundTripMs)
+        : isSet(object.round_trip_ms)
+        ? LatencyStats.fromJSON(object.round_trip_ms)
+        : undefined,
+    };
+  },
+
+  toJSON(message: SummaryPoint): unknown {
+    const obj: any = {};
+    if (message.start_time !== undefined) {
+      obj.startTime = message.start_time.toISOString();
+    }
+    if (message.runs !== 0) {
+      obj.runs = Math.round(message.runs);
+    }
+    if (message.failures !== 0) {
+      obj.failures = Math.round(message.failures);
+    }
+    if (message.uptime_pct !== undefined) {
+      obj.uptimePct = floatToJson(message.uptime_pct);
+    }
+    if (message.handshake_ms !== undefined) {
+      obj.handshakeMs = LatencyStats.toJSON(message.handshake_ms);
+    }
+    if (message.round_trip_ms !== undefined) {
+      obj.roundTripMs = LatencyStats.toJSON(message.round_trip_ms);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SummaryPoint>, I>>(base?: I): SummaryPoint {
+    return SummaryPoint.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SummaryPoint>, I>>(object: I): SummaryPoint {
+    const message = createBaseSummaryPoint();
+    message.start_time = object.start_time ?? undefined;
+    message.runs = object.runs ?? 0;
+    message.failures = object.failures ?? 0;
+    message.uptime_pct = object.uptime_pct ?? undefined;
+    message.handshake_ms = (object.handshake_ms !== undefined && object.handshake_ms !== null)
+      ? LatencyStats.fromPartial(object.handshake_ms)
+      : undefined;
+    message.round_trip_ms = (object.round_trip_ms !== undefined && object.round_trip_ms !== null)
+      ? LatencyStats.fromPartial(object.round_trip_ms)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseTestStatus(): TestStatus {
+  return { test_id: "", test_name: "", enabled: false, state: 0, alert_id: undefined, locations: [] };
+}
+
+export const TestStatus: MessageFns<TestStatus> = {
+  encode(message: TestStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.test_id !== "") {
+      writer.uint32(10).string(message.test_id);
+    }
+    if (message.test_name !== "") {
+      writer.uint32(18).string(message.test_name);
+    }
+    if (message.enabled !== false) {
+      writer.uint32(24).bool(message.enabled);
+    }
+    if (message.state !== 0) {
+      writer.uint32(32).int32(message.state);
+    }
+    if (message.alert_id !== undefined) {
+      writer.uint32(42).string(message.alert_id);
+    }
+    for (const v of message.locations) {
+      TestLocationStatus.encode(v!, writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TestStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTestStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.test_id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.test_name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.enabled = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.alert_id = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.locations.push(TestLocationStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TestStatus {
+    return {
+      test_id: isSet(object.testId)
+        ? globalThis.String(object.testId)
+        : isSet(object.test_id)
+        ? globalThis.String(object.test_id)
+        : "",
+      test_name: isSet(object.testName)
+        ? globalThis.String(object.testName)
+        : isSet(object.test_name)
+        ? globalThis.String(object.test_name)
+        : "",
+      enabled: isSet(object.enabled) ? globalThis.Boolean(object.enabled) : false,
+      state: isSet(object.state) ? testStateFromJSON(object.state) : 0,
+      alert_id: isSet(object.alertId)
+        ? globalThis.String(object.alertId)
+        : isSet(object.alert_id)
+        ? globalThis.String(object.alert_id)
+        : undefined,
+      locations: globalThis.Array.isArray(object?.locations)
+        ? object.locations.map((e: any) => TestLocationStatus.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: TestStatus): unknown {
+    const obj: any = {};
+    if (message.test_id !== "") {
+      obj.testId = message.test_id;
+    }
+    if (message.test_name !== "") {
+      obj.testName = message.test_name;
+    }
+    if (message.enabled !== false) {
+      obj.enabled = message.enabled;
+    }
+    if (message.state !== 0) {
+      obj.state = testStateToJSON(message.state);
+    }
+    if (message.alert_id !== undefined) {
+      obj.alertId = message.alert_id;
+    }
+    if (message.locations?.length) {
+      obj.locations = message.locations.map((e) => TestLocationStatus.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TestStatus>, I>>(base?: I): TestStatus {
+    return TestStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TestStatus>, I>>(object: I): TestStatus {
+    const message = createBaseTestStatus();
+    message.test_id = object.test_id ?? "";
+    message.test_name = object.test_name ?? "";
+    message.enabled = object.enabled ?? false;
+    message.state = object.state ?? 0;
+    message.alert_id = object.alert_id ?? undefined;
+    message.locations = object.locations?.map((e) => TestLocationStatus.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseTestLocationStatus(): TestLocationStatus {
+  return {
+    location: "",
+    status: 0,
+    since: undefined,
+    last_result_time: undefined,
+    reason: undefined,
+    cause: undefined,
+  };
+}
+
+export const TestLocationStatus: MessageFns<TestLocationStatus> = {
+  encode(message: TestLocationStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.location !== "") {
+      writer.uint32(10).string(message.location);
+    }
+    if (message.status !== 0) {
+      writer.uint32(16).int32(message.status);
+    }
+    if (message.since !== undefined) {
+      Timestamp.encode(toTimestamp(message.since), writer.uint32(26).fork()).join();
+    }
+    if (message.last_result_time !== undefined) {
+      Timestamp.encode(toTimestamp(message.last_result_time), writer.uint32(34).fork()).join();
+    }
+    if (message.reason !== undefined) {
+      writer.uint32(42).string(message.reason);
+    }
+    if (message.cause !== undefined) {
+      writer.uint32(50).string(message.cause);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TestLocationStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTestLocationStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.location = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.since = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.last_result_time = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.cause = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TestLocationStatus {
+    return {
+      location: isSet(object.location) ? globalThis.String(object.location) : "",
+      status: isSet(object.status) ? locationHealthFromJSON(object.status) : 0,
+      since: isSet(object.since) ? fromJsonTimestamp(object.since) : undefined,
+      last_result_time: isSet(object.lastResultTime)
+        ? fromJsonTimestamp(object.lastResultTime)
+        : isSet(object.last_result_time)
+        ? fromJsonTimestamp(object.last_result_time)
+        : undefined,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : undefined,
+      cause: isSet(object.cause) ? globalThis.String(object.cause) : undefined,
+    };
+  },
+
+  toJSON(message: TestLocationStatus): unknown {
+    const obj: any = {};
+    if (message.location !== "") {
+      obj.location = message.location;
+    }
+    if (message.status !== 0) {
+      obj.status = locationHealthToJSON(message.status);
+    }
+    if (message.since !== undefined) {
+      obj.since = message.since.toISOString();
+    }
+    if (message.last_result_time !== undefined) {
+      obj.lastResultTime = message.last_result_time.toISOString();
+    }
+    if (message.reason !== undefined) {
+      obj.reason = message.reason;
+    }
+    if (message.cause !== undefined) {
+      obj.cause = message.cause;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TestLocationStatus>, I>>(base?: I): TestLocationStatus {
+    return TestLocationStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TestLocationStatus>, I>>(object: I): TestLocationStatus {
+    const message = createBaseTestLocationStatus();
+    message.location = object.location ?? "";
+    message.status = object.status ?? 0;
+    message.since = object.since ?? undefined;
+    message.last_result_time = object.last_result_time ?? undefined;
+    message.reason = object.reason ?? undefined;
+    message.cause = object.cause ?? undefined;
+    return message;
+  },
+};
+
+function createBaseAlert(): Alert {
+  return {
+    id: "",
+    test_id: "",
+    test_name: "",
+    state: 0,
+    min_failing_locations: 0,
+    for_minutes: 0,
+    locations: [],
+    start_time: undefined,
+    resolve_time: undefined,
+    resolution: undefined,
+  };
+}
+
+export const Alert: MessageFns<Alert> = {
+  encode(message: Alert, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.test_id !== "") {
+      writer.uint32(18).string(message.test_id);
+    }
+    if (message.test_name !== "") {
+      writer.uint32(26).string(message.test_name);
+    }
+    if (message.state !== 0) {
+      writer.uint32(32).int32(message.state);
+    }
+    if (message.min_failing_locations !== 0) {
+      writer.uint32(40).int32(message.min_failing_locations);
+    }
+    if (message.for_minutes !== 0) {
+      writer.uint32(48).int32(message.for_minutes);
+    }
+    for (const v of message.locations) {
+      AlertLocation.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.start_time !== undefined) {
+      Timestamp.encode(toTimestamp(message.start_time), writer.uint32(66).fork()).join();
+    }
+    if (message.resolve_time !== undefined) {
+      Timestamp.encode(toTimestamp(message.resolve_time), writer.uint32(74).fork()).join();
+    }
+    if (message.resolution !== undefined) {
+      writer.uint32(82).string(message.resolution);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Alert {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAlert();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.test_id = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.test_name = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.min_failing_locations = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.for_minutes = reader.int32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.locations.push(AlertLocation.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.start_time = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.resolve_time = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.resolution = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Alert {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      test_id: isSet(object.testId)
+        ? globalThis.String(object.testId)
+        : isSet(object.test_id)
+        ? globalThis.String(object.test_id)
+        : "",
+      test_name: isSet(object.testName)
+        ? globalThis.String(object.testName)
+        : isSet(object.test_name)
+        ? globalThis.String(object.test_name)
+        : "",
+      state: isSet(object.state) ? alertStateFromJSON(object.state) : 0,
+      min_failing_locations: isSet(object.minFailingLocations)
+        ? globalThis.Number(object.minFailingLocations)
+        : isSet(object.min_failing_locations)
+        ? globalThis.Number(object.min_failing_locations)
+        : 0,
+      for_minutes: isSet(object.forMinutes)
+        ? globalThis.Number(object.forMinutes)
+        : isSet(object.for_minutes)
+        ? globalThis.Number(object.for_minutes)
+        : 0,
+      locations: globalThis.Array.isArray(object?.locations)
+        ? object.locations.map((e: any) => AlertLocation.fromJSON(e))
+        : [],
+      start_time: isSet(object.startTime)
+        ? fromJsonTimestamp(object.startTime)
+        : isSet(object.start_time)
+        ? fromJsonTimestamp(object.start_time)
+        : undefined,
+      resolve_time: isSet(object.resolveTime)
+        ? fromJsonTimestamp(object.resolveTime)
+        : isSet(object.resolve_time)
+        ? fromJsonTimestamp(object.resolve_time)
+        : undefined,
+      resolution: isSet(object.resolution) ? globalThis.String(object.resolution) : undefined,
+    };
+  },
+
+  toJSON(message: Alert): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.test_id !== "") {
+      obj.testId = message.test_id;
+    }
+    if (message.test_name !== "") {
+      obj.testName = message.test_name;
+    }
+    if (message.state !== 0) {
+      obj.state = alertStateToJSON(message.state);
+    }
+    if (message.min_failing_locations !== 0) {
+      obj.minFailingLocations = Math.round(message.min_failing_locations);
+    }
+    if (message.for_minutes !== 0) {
+      obj.forMinutes = Math.round(message.for_minutes);
+    }
+    if (message.locations?.length) {
+      obj.locations = message.locations.map((e) => AlertLocation.toJSON(e));
+    }
+    if (message.start_time !== undefined) {
+      obj.startTime = message.start_time.toISOString();
+    }
+    if (message.resolve_time !== undefined) {
+      obj.resolveTime = message.resolve_time.toISOString();
+    }
+    if (message.resolution !== undefined) {
+      obj.resolution = message.resolution;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Alert>, I>>(base?: I): Alert {
+    return Alert.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Alert>, I>>(object: I): Alert {
+    const message = createBaseAlert();
+    message.id = object.id ?? "";
+    message.test_id = object.test_id ?? "";
+    message.test_name = object.test_name ?? "";
+    message.state = object.state ?? 0;
+    message.min_failing_locations = object.min_failing_locations ?? 0;
+    message.for_minutes = object.for_minutes ?? 0;
+    message.locations = object.locations?.map((e) => AlertLocation.fromPartial(e)) || [];
+    message.start_time = object.start_time ?? undefined;
+    message.resolve_time = object.resolve_time ?? undefined;
+    message.resolution = object.resolution ?? undefined;
+    return message;
+  },
+};
+
+function createBaseAlertLocation(): AlertLocation {
+  return { location: "", status: 0, failing_since: undefined, reason: undefined, cause: undefined };
+}
+
+export const AlertLocation: MessageFns<AlertLocation> = {
+  encode(message: AlertLocation, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.location !== "") {
+      writer.uint32(10).string(message.location);
+    }
+    if (message.status !== 0) {
+      writer.uint32(16).int32(message.status);
+    }
+    if (message.failing_since !== undefined) {
+      Timestamp.encode(toTimestamp(message.failing_since), writer.uint32(26).fork()).join();
+    }
+    if (message.reason !== undefined) {
+      writer.uint32(34).string(message.reason);
+    }
+    if (message.cause !== undefined) {
+      writer.uint32(42).string(message.cause);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AlertLocation {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAlertLocation();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.location = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.failing_since = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.cause = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AlertLocation {
+    return {
+      location: isSet(object.location) ? globalThis.String(object.location) : "",
+      status: isSet(object.status) ? locationHealthFromJSON(object.status) : 0,
+      failing_since: isSet(object.failingSince)
+        ? fromJsonTimestamp(object.failingSince)
+        : isSet(object.failing_since)
+        ? fromJsonTimestamp(object.failing_since)
+        : undefined,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : undefined,
+      cause: isSet(object.cause) ? globalThis.String(object.cause) : undefined,
+    };
+  },
+
+  toJSON(message: AlertLocation): unknown {
+    const obj: any = {};
+    if (message.location !== "") {
+      obj.location = message.location;
+    }
+    if (message.status !== 0) {
+      obj.status = locationHealthToJSON(message.status);
+    }
+    if (message.failing_since !== undefined) {
+      obj.failingSince = message.failing_since.toISOString();
+    }
+    if (message.reason !== undefined) {
+      obj.reason = message.reason;
+    }
+    if (message.cause !== undefined) {
+      obj.cause = message.cause;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AlertLocation>, I>>(base?: I): AlertLocation {
+    return AlertLocation.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AlertLocation>, I>>(object: I): AlertLocation {
+    const message = createBaseAlertLocation();
+    message.location = object.location ?? "";
+    message.status = object.status ?? 0;
+    message.failing_since = object.failing_since ?? undefined;
+    message.reason = object.reason ?? undefined;
+    message.cause = object.cause ?? undefined;
+    return message;
+  },
+};
+
+function createBaseGetTestStatusRequest(): GetTestStatusRequest {
+  return { test_id: "" };
+}
+
+export const GetTestStatusRequest: MessageFns<GetTestStatusRequest> = {
+  encode(message: GetTestStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.test_id !== "") {
+      writer.uint32(10).string(message.test_id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetTestStatusRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetTestStatusRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.test_id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetTestStatusRequest {
+    return {
+      test_id: isSet(object.testId)
+        ? globalThis.String(object.testId)
+        : isSet(object.test_id)
+        ? globalThis.String(object.test_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetTestStatusRequest): unknown {
+    const obj: any = {};
+    if (message.test_id !== "") {
+      obj.testId = message.test_id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetTestStatusRequest>, I>>(base?: I): GetTestStatusRequest {
+    return GetTestStatusRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetTestStatusRequest>, I>>(object: I): GetTestStatusRequest {
+    const message = createBaseGetTestStatusRequest();
+    message.test_id = object.test_id ?? "";
+    return message;
+  },
+};
+
+function createBaseGetTestStatusResponse(): GetTestStatusResponse {
+  return { status: undefined };
+}
+
+export const GetTestStatusResponse: MessageFns<GetTestStatusResponse> = {
+  encode(message: GetTestStatusResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== undefined) {
+      TestStatus.encode(message.status, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetTestStatusResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetTestStatusResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.status = TestStatus.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetTestStatusResponse {
+    return { status: isSet(object.status) ? TestStatus.fromJSON(object.status) : undefined };
+  },
+
+  toJSON(message: GetTestStatusResponse): unknown {
+    const obj: any = {};
+    if (message.status !== undefined) {
+      obj.status = TestStatus.toJSON(message.status);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetTestStatusResponse>, I>>(base?: I): GetTestStatusResponse {
+    return GetTestStatusResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetTestStatusResponse>, I>>(object: I): GetTestStatusResponse {
+    const message = createBaseGetTestStatusResponse();
+    message.status = (object.status !== undefined && object.status !== null)
+      ? TestStatus.fromPartial(object.status)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListTestStatusesRequest(): ListTestStatusesRequest {
+  return {};
+}
+
+export const ListTestStatusesRequest: MessageFns<ListTestStatusesRequest> = {
+  encode(_: ListTestStatusesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListTestStatusesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListTestStatusesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListTestStatusesRequest {
+    return {};
+  },
+
+  toJSON(_: ListTestStatusesRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListTestStatusesRequest>, I>>(base?: I): ListTestStatusesRequest {
+    return ListTestStatusesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListTestStatusesRequest>, I>>(_: I): ListTestStatusesRequest {
+    const message = createBaseListTestStatusesRequest();
+    return message;
+  },
+};
+
+function createBaseListTestStatusesResponse(): ListTestStatusesResponse {
+  return { statuses: [], evaluate_time: undefined };
+}
+
+export const ListTestStatusesResponse: MessageFns<ListTestStatusesResponse> = {
+  encode(message: ListTestStatusesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.statuses) {
+      TestStatus.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.evaluate_time !== undefined) {
+      Timestamp.encode(toTimestamp(message.evaluate_time), writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListTestStatusesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListTestStatusesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.statuses.push(TestStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.evaluate_time = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListTestStatusesResponse {
+    return {
+      statuses: globalThis.Array.isArray(object?.statuses)
+        ? object.statuses.map((e: any) => TestStatus.fromJSON(e))
+        : [],
+      evaluate_time: isSet(object.evaluateTime)
+        ? fromJsonTimestamp(object.evaluateTime)
+        : isSet(object.evaluate_time)
+        ? fromJsonTimestamp(object.evaluate_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: ListTestStatusesResponse): unknown {
+    const obj: any = {};
+    if (message.statuses?.length) {
+      obj.statuses = message.statuses.map((e) => TestStatus.toJSON(e));
+    }
+    if (message.evaluate_time !== undefined) {
+      obj.evaluateTime = message.evaluate_time.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListTestStatusesResponse>, I>>(base?: I): ListTestStatusesResponse {
+    return ListTestStatusesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListTestStatusesResponse>, I>>(object: I): ListTestStatusesResponse {
+    const message = createBaseListTestStatusesResponse();
+    message.statuses = object.statuses?.map((e) => TestStatus.fromPartial(e)) || [];
+    message.evaluate_time = object.evaluate_time ?? undefined;
+    return message;
+  },
+};
+
+function createBaseListAlertsRequest(): ListAlertsRequest {
+  return { test_id: "", state: 0, page_size: 0, page_token: "" };
+}
+
+export const ListAlertsRequest: MessageFns<ListAlertsRequest> = {
+  encode(message: ListAlertsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.test_id !== "") {
+      writer.uint32(10).string(message.test_id);
+    }
+    if (message.state !== 0) {
+      writer.uint32(16).int32(message.state);
+    }
+    if (message.page_size !== 0) {
+      writer.uint32(24).int32(message.page_size);
+    }
+    if (message.page_token !== "") {
+      writer.uint32(34).string(message.page_token);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAlertsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAlertsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.test_id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.page_size = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.page_token = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAlertsRequest {
+    return {
+      test_id: isSet(object.testId)
+        ? globalThis.String(object.testId)
+        : isSet(object.test_id)
+        ? globalThis.String(object.test_id)
+        : "",
+      state: isSet(object.state) ? alertStateFromJSON(object.state) : 0,
+      page_size: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      page_token: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListAlertsRequest): unknown {
+    const obj: any = {};
+    if (message.test_id !== "") {
+      obj.testId = message.test_id;
+    }
+    if (message.state !== 0) {
+      obj.state = alertStateToJSON(message.state);
+    }
+    if (message.page_size !== 0) {
+      obj.pageSize = Math.round(message.page_size);
+    }
+    if (message.page_token !== "") {
+      obj.pageToken = message.page_token;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListAlertsRequest>, I>>(base?: I): ListAlertsRequest {
+    return ListAlertsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListAlertsRequest>, I>>(object: I): ListAlertsRequest {
+    const message = createBaseListAlertsRequest();
+    message.test_id = object.test_id ?? "";
+    message.state = object.state ?? 0;
+    message.page_size = object.page_size ?? 0;
+    message.page_token = object.page_token ?? "";
+    return message;
+  },
+};
+
+function createBaseListAlertsResponse(): ListAlertsResponse {
+  return { alerts: [], next_page_token: "" };
+}
+
+export const ListAlertsResponse: MessageFns<ListAlertsResponse> = {
+  encode(message: ListAlertsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.alerts) {
+      Alert.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.next_page_token !== "") {
+      writer.uint32(18).string(message.next_page_token);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAlertsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAlertsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.alerts.push(Alert.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.next_page_token = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAlertsResponse {
+    return {
+      alerts: globalThis.Array.isArray(object?.alerts) ? object.alerts.map((e: any) => Alert.fromJSON(e)) : [],
+      next_page_token: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListAlertsResponse): unknown {
+    const obj: any = {};
+    if (message.alerts?.length) {
+      obj.alerts = message.alerts.map((e) => Alert.toJSON(e));
+    }
+    if (message.next_page_token !== "") {
+      obj.nextPageToken = message.next_page_token;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListAlertsResponse>, I>>(base?: I): ListAlertsResponse {
+    return ListAlertsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListAlertsResponse>, I>>(object: I): ListAlertsResponse {
+    const message = createBaseListAlertsResponse();
+    message.alerts = object.alerts?.map((e) => Alert.fromPartial(e)) || [];
+    message.next_page_token = object.next_page_token ?? "";
+    return message;
+  },
+};
+
 /**
  * ConfigService is the configuration API of the control plane: tests, locations and agent tokens,
  * with the same operations, resources and validation as the REST API under /api/v1. Field names are
@@ -5888,6 +9020,60 @@ export const ConfigServiceService = {
     responseSerialize: (value: GetRunResponse): Buffer => Buffer.from(GetRunResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetRunResponse => GetRunResponse.decode(value),
   },
+  /**
+   * Returns a test's summary over a window, per location and over all its locations: runs, failures,
+   * uptime, handshake and round-trip percentiles, failure reasons, close codes, the abnormal close rate,
+   * the last result and a time series. Computed from rollups by minute, hour and day, and from raw
+   * results only at the window's edges. NOT_FOUND when the test, or the location asked for, does not
+   * exist.
+   */
+  getTestSummary: {
+    path: "/wsmon.v1.ConfigService/GetTestSummary" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetTestSummaryRequest): Buffer =>
+      Buffer.from(GetTestSummaryRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetTestSummaryRequest => GetTestSummaryRequest.decode(value),
+    responseSerialize: (value: GetTestSummaryResponse): Buffer =>
+      Buffer.from(GetTestSummaryResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetTestSummaryResponse => GetTestSummaryResponse.decode(value),
+  },
+  /**
+   * Returns one test's status: its state and each location's status (healthy, unhealthy, no data,
+   * no agent), as of now. NOT_FOUND when the test does not exist.
+   */
+  getTestStatus: {
+    path: "/wsmon.v1.ConfigService/GetTestStatus" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetTestStatusRequest): Buffer => Buffer.from(GetTestStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetTestStatusRequest => GetTestStatusRequest.decode(value),
+    responseSerialize: (value: GetTestStatusResponse): Buffer =>
+      Buffer.from(GetTestStatusResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetTestStatusResponse => GetTestStatusResponse.decode(value),
+  },
+  /** Returns the status of every test, ordered by test name. */
+  listTestStatuses: {
+    path: "/wsmon.v1.ConfigService/ListTestStatuses" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListTestStatusesRequest): Buffer =>
+      Buffer.from(ListTestStatusesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListTestStatusesRequest => ListTestStatusesRequest.decode(value),
+    responseSerialize: (value: ListTestStatusesResponse): Buffer =>
+      Buffer.from(ListTestStatusesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListTestStatusesResponse => ListTestStatusesResponse.decode(value),
+  },
+  /** Lists alert events, newest first, filtered by test and state, paginated. */
+  listAlerts: {
+    path: "/wsmon.v1.ConfigService/ListAlerts" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListAlertsRequest): Buffer => Buffer.from(ListAlertsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListAlertsRequest => ListAlertsRequest.decode(value),
+    responseSerialize: (value: ListAlertsResponse): Buffer => Buffer.from(ListAlertsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListAlertsResponse => ListAlertsResponse.decode(value),
+  },
 } as const;
 
 export interface ConfigServiceServer extends UntypedServiceImplementation {
@@ -5945,6 +9131,23 @@ export interface ConfigServiceServer extends UntypedServiceImplementation {
    * once every location has finished.
    */
   getRun: handleUnaryCall<GetRunRequest, GetRunResponse>;
+  /**
+   * Returns a test's summary over a window, per location and over all its locations: runs, failures,
+   * uptime, handshake and round-trip percentiles, failure reasons, close codes, the abnormal close rate,
+   * the last result and a time series. Computed from rollups by minute, hour and day, and from raw
+   * results only at the window's edges. NOT_FOUND when the test, or the location asked for, does not
+   * exist.
+   */
+  getTestSummary: handleUnaryCall<GetTestSummaryRequest, GetTestSummaryResponse>;
+  /**
+   * Returns one test's status: its state and each location's status (healthy, unhealthy, no data,
+   * no agent), as of now. NOT_FOUND when the test does not exist.
+   */
+  getTestStatus: handleUnaryCall<GetTestStatusRequest, GetTestStatusResponse>;
+  /** Returns the status of every test, ordered by test name. */
+  listTestStatuses: handleUnaryCall<ListTestStatusesRequest, ListTestStatusesResponse>;
+  /** Lists alert events, newest first, filtered by test and state, paginated. */
+  listAlerts: handleUnaryCall<ListAlertsRequest, ListAlertsResponse>;
 }
 
 export interface ConfigServiceClient extends Client {
@@ -6267,6 +9470,79 @@ export interface ConfigServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetRunResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Returns a test's summary over a window, per location and over all its locations: runs, failures,
+   * uptime, handshake and round-trip percentiles, failure reasons, close codes, the abnormal close rate,
+   * the last result and a time series. Computed from rollups by minute, hour and day, and from raw
+   * results only at the window's edges. NOT_FOUND when the test, or the location asked for, does not
+   * exist.
+   */
+  getTestSummary(
+    request: GetTestSummaryRequest,
+    callback: (error: ServiceError | null, response: GetTestSummaryResponse) => void,
+  ): ClientUnaryCall;
+  getTestSummary(
+    request: GetTestSummaryRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetTestSummaryResponse) => void,
+  ): ClientUnaryCall;
+  getTestSummary(
+    request: GetTestSummaryRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetTestSummaryResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Returns one test's status: its state and each location's status (healthy, unhealthy, no data,
+   * no agent), as of now. NOT_FOUND when the test does not exist.
+   */
+  getTestStatus(
+    request: GetTestStatusRequest,
+    callback: (error: ServiceError | null, response: GetTestStatusResponse) => void,
+  ): ClientUnaryCall;
+  getTestStatus(
+    request: GetTestStatusRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetTestStatusResponse) => void,
+  ): ClientUnaryCall;
+  getTestStatus(
+    request: GetTestStatusRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetTestStatusResponse) => void,
+  ): ClientUnaryCall;
+  /** Returns the status of every test, ordered by test name. */
+  listTestStatuses(
+    request: ListTestStatusesRequest,
+    callback: (error: ServiceError | null, response: ListTestStatusesResponse) => void,
+  ): ClientUnaryCall;
+  listTestStatuses(
+    request: ListTestStatusesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListTestStatusesResponse) => void,
+  ): ClientUnaryCall;
+  listTestStatuses(
+    request: ListTestStatusesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListTestStatusesResponse) => void,
+  ): ClientUnaryCall;
+  /** Lists alert events, newest first, filtered by test and state, paginated. */
+  listAlerts(
+    request: ListAlertsRequest,
+    callback: (error: ServiceError | null, response: ListAlertsResponse) => void,
+  ): ClientUnaryCall;
+  listAlerts(
+    request: ListAlertsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListAlertsResponse) => void,
+  ): ClientUnaryCall;
+  listAlerts(
+    request: ListAlertsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListAlertsResponse) => void,
   ): ClientUnaryCall;
 }
 
