@@ -16,7 +16,7 @@ import { LocationsRepository } from '../locations/locations.repository';
 import { ResultsRepository } from '../results/results.repository';
 import { InvalidResultError, ResultsService } from '../results/results.service';
 import { TestsRepository } from '../tests/tests.repository';
-import { AgentsRepository, type AgentMember } from './agents.repository';
+import { agentLivenessMs, AgentsRepository, type AgentMember } from './agents.repository';
 import {
   AgentStream,
   StreamError,
@@ -199,6 +199,11 @@ export class AgentSessionsService implements AgentStreamHost, OnApplicationBoots
       capabilities: stream.capabilities,
       configRevision: hello.config_revision,
     });
+    // The stream may have ended while its row was written: its disconnect found no row to end then.
+    if (stream.closed) {
+      await this.agents.endSession(hello.agent_id, stream.sessionId, false);
+      return;
+    }
     stream.registered = true;
     await this.locations.touchToken(stream.identity.tokenId);
     stream.welcome();
@@ -312,8 +317,7 @@ export class AgentSessionsService implements AgentStreamHost, OnApplicationBoots
   }
 
   private members(locationIds: readonly string[]): Promise<AgentMember[]> {
-    // Three flushes missed, plus slack for a replica whose event loop is slow under load.
-    return this.agents.members(locationIds, 3 * this.heartbeatMs + LIVENESS_SLACK_MS, this.graceMs);
+    return this.agents.members(locationIds, agentLivenessMs(this.heartbeatMs), this.graceMs);
   }
 
   private async desiredFor(stream: AgentStream): Promise<CatalogTest[]> {
@@ -488,7 +492,6 @@ export class AgentSessionsService implements AgentStreamHost, OnApplicationBoots
 }
 
 const DRAIN_PREFIX = 'drain:';
-const LIVENESS_SLACK_MS = 2000;
 /** Bounds of the ingest lag histogram: a result normally lands within its probe's timeout and a batch. */
 const INGEST_LAG_BUCKETS_S = [0.5, 1, 2.5, 5, 10, 15, 30, 60, 120, 300, 900, 3600];
 /** Probes in flight get this long to finish when an operator drains an agent. */

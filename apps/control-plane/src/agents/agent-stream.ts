@@ -120,6 +120,10 @@ export class AgentStream {
     return this.hello?.agent_id ?? '';
   }
 
+  get closed(): boolean {
+    return this.state === 'closed';
+  }
+
   get open(): boolean {
     return this.state === 'open';
   }

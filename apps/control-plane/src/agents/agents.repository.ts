@@ -37,6 +37,24 @@ export interface AgentMember {
   readonly connected: boolean;
 }
 
+/**
+ * How long after its last flushed heartbeat an agent still counts as live: three flushes missed, plus
+ * slack for a replica whose event loop is slow under load.
+ */
+export function agentLivenessMs(heartbeatMs: number): number {
+  return 3 * heartbeatMs + 2000;
+}
+
+/**
+ * SQL: the `agents` row (under `alias`) has a live session: open, not drained, its heartbeat flushed
+ * within the milliseconds of parameter `livenessParam`. Judged by the database's clock, so every
+ * replica (and the assignment, the capacity and the metrics) agrees on who is live.
+ */
+export function liveSessionSql(alias: string, livenessParam: string): string {
+  return `(${alias}.session_id IS NOT NULL AND ${alias}.disconnected_at IS NULL AND NOT ${alias}.drained
+          AND ${alias}.last_heartbeat_at > now() - make_interval(secs => ${livenessParam} / 1000.0))`;
+}
+
 @Injectable()
 export class AgentsRepository {
   constructor(@InjectRepository(AgentEntity) private readonly agents: Repository<AgentEntity>) {}
@@ -143,10 +161,9 @@ export class AgentsRepository {
     const rows = await this.agents.query<
       { id: string; location_id: string; capabilities: string[]; connected: boolean }[]
     >(
-      `SELECT id, location_id, capabilities, disconnected_at IS NULL AS connected FROM agents
+      `SELECT id, location_id, capabilities, disconnected_at IS NULL AS connected FROM agents a
         WHERE location_id = ANY($1::uuid[]) AND session_id IS NOT NULL
-          AND ((disconnected_at IS NULL AND NOT drained
-                AND last_heartbeat_at > now() - make_interval(secs => $2 / 1000.0))
+          AND (${liveSessionSql('a', '$2')}
                OR (disconnected_at > now() - make_interval(secs => $3 / 1000.0) AND NOT drained))`,
       [locationIds, livenessMs, graceMs],
     );

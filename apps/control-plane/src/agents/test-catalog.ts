@@ -78,7 +78,9 @@ export class TestCatalog {
 
   /** A test whole for an on-demand run, enabled or not. */
   async assignmentFor(test: TestEntity): Promise<TestAssignment> {
-    return (await this.assignments([test]))[0]!;
+    const [assignment] = await this.assignments([test]);
+    if (assignment instanceof MissingSecretError) throw assignment;
+    return assignment!;
   }
 
   private async load(): Promise<void> {
@@ -89,18 +91,19 @@ export class TestCatalog {
       .map(([id]) => id);
     for (let i = 0; i < changed.length; i += 1000) {
       const rows = await this.repository.withLocationIds(changed.slice(i, i + 1000));
-      const assignments = await this.assignments(
-        rows.map((r) => r.test),
-        true,
-      );
+      const assignments = await this.assignments(rows.map((r) => r.test));
       rows.forEach(({ test, locationIds }, index) => {
-        const assignment = assignments[index];
+        const assignment = assignments[index]!;
         this.drop(test.id);
         // Disabled since the first query, or a secret deleted since the test was saved: not assignable.
-        if (!test.enabled || !assignment) return;
+        if (!test.enabled) return;
+        if (assignment instanceof MissingSecretError) {
+          this.logger.warn(`test ${test.id} not assigned: ${assignment.message}`);
+          return;
+        }
         this.tests.set(test.id, { id: test.id, revision: Number(test.revision), locationIds, assignment });
-        for (const locationId of locationIds) this.changedLocations.add(locationId);
         for (const locationId of locationIds) {
+          this.changedLocations.add(locationId);
           let set = this.byLocation.get(locationId);
           if (!set) this.byLocation.set(locationId, (set = new Set()));
           set.add(test.id);
@@ -119,8 +122,8 @@ export class TestCatalog {
     }
   }
 
-  /** Resolves secrets once per batch of tests; a test whose secret is gone is skipped (undefined), with a log line. */
-  private async assignments(tests: readonly TestEntity[], skipMissing = false): Promise<TestAssignment[]> {
+  /** Resolves secrets once per batch of tests; a test whose secret is gone gets the error in its place. */
+  private async assignments(tests: readonly TestEntity[]): Promise<(TestAssignment | MissingSecretError)[]> {
     const names = [...new Set(tests.flatMap((t) => secretReferences(t.probe)))];
     const values = new Map(
       (await this.secrets.sealed(names)).map((s) => [s.name, this.cipher.open(s.name, s.sealed)]),
@@ -136,9 +139,8 @@ export class TestCatalog {
           retry: test.retry,
         };
       } catch (error) {
-        if (!(error instanceof MissingSecretError) || !skipMissing) throw error;
-        this.logger.warn(`test ${test.id} not assigned: ${error.message}`);
-        return undefined as unknown as TestAssignment;
+        if (error instanceof MissingSecretError) return error;
+        throw error;
       }
     });
   }

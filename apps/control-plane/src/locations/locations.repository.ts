@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, type Repository } from 'typeorm';
 import type { Cursor } from '../common/pagination';
+import { liveSessionSql } from '../agents/agents.repository';
 import { isUuid } from '../common/validation';
 import { TestLocationEntity } from '../tests/test.entity';
 import { AgentTokenEntity } from './agent-token.entity';
@@ -89,9 +90,8 @@ export class LocationsRepository {
     >(
       `SELECT count(*) AS connected, coalesce(sum(free_slots), 0) AS free_slots,
               coalesce(sum(in_flight), 0) AS in_flight, count(free_slots) AS reporting
-         FROM agents
-        WHERE location_id = $1 AND session_id IS NOT NULL AND disconnected_at IS NULL AND NOT drained
-          AND last_heartbeat_at > now() - make_interval(secs => $2 / 1000.0)`,
+         FROM agents a
+        WHERE a.location_id = $1 AND ${liveSessionSql('a', '$2')}`,
       [locationId, livenessMs],
     );
     return {

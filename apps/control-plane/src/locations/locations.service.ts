@@ -7,6 +7,7 @@ import {
   locationPatchSchema,
   type LocationKind,
 } from '@wsmon/contracts';
+import { agentLivenessMs } from '../agents/agents.repository';
 import { mintCredential } from '../auth/credentials';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../common/errors';
@@ -149,7 +150,7 @@ export class LocationsService {
    */
   async capacity(key: string): Promise<LocationCapacityResponse> {
     const location = await this.find(key);
-    const c = await this.repository.agentCapacity(location.id, 3 * this.config.agentHeartbeatMs);
+    const c = await this.repository.agentCapacity(location.id, agentLivenessMs(this.config.agentHeartbeatMs));
     return {
       location: location.name,
       agents_connected: c.connected,

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
+import { liveSessionSql } from '../agents/agents.repository';
 import { SLOT_WINDOW_MS } from '../results/results.service';
 
 /** The latest scheduled result of an enabled test in one of its locations. */
@@ -68,8 +69,7 @@ const LATEST_RESULTS = `
 const LOCATION_HEALTH = `
   SELECT l.name AS location,
          (SELECT count(*) FROM agents a
-           WHERE a.location_id = l.id AND a.session_id IS NOT NULL AND a.disconnected_at IS NULL
-             AND NOT a.drained AND a.last_heartbeat_at > now() - make_interval(secs => $1 / 1000.0))::int
+           WHERE a.location_id = l.id AND ${liveSessionSql('a', '$1')})::int
            AS connected_agents,
          (SELECT count(*) FROM test_locations tl JOIN tests t ON t.id = tl.test_id
            WHERE tl.location_id = l.id AND t.enabled)::int AS enabled_tests

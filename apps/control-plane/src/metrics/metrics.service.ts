@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { counter, gauge, histogram, writeExposition, type MetricFamily, type Sample } from '@wsmon/metrics';
 import pkg from '../../package.json';
 import { AgentSessionsService } from '../agents/agent-sessions.service';
+import { agentLivenessMs } from '../agents/agents.repository';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { MetricsRepository, type LatestResultRow, type LocationHealthRow } from './metrics.repository';
 
@@ -150,7 +151,7 @@ export class MetricsService {
     const [latest, locations] = await Promise.all([
       this.repository.latestResults(),
       // Liveness as the assignment judges it: three heartbeat intervals.
-      this.repository.locationHealth(3 * this.config.agentHeartbeatMs),
+      this.repository.locationHealth(agentLivenessMs(this.config.agentHeartbeatMs)),
     ]);
     const snapshot: MetricsSnapshot = {
       replicaId: this.sessions.replicaId,
