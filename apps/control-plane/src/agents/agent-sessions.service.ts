@@ -241,7 +241,7 @@ export class AgentSessionsService implements AgentStreamHost, OnApplicationBoots
     if (this.shuttingDown) return;
     const locationId = stream.identity.locationId;
     void this.agents
-      .endSession(stream.agentId, stream.sessionId, false)
+      .endSession(stream.agentId, stream.sessionId, stream.drainDone)
       .then(() => this.bus.publish('wsmon_agents', locationId))
       .catch((error: unknown) => this.logger.warn(`cannot record the disconnect: ${String(error)}`));
   }

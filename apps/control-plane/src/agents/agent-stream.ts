@@ -92,6 +92,8 @@ export class AgentStream {
   private configChain: Promise<void> = Promise.resolve();
   private readonly timer: NodeJS.Timeout;
   resultsIngested = 0;
+  /** The agent sent DrainDone: its tests move at once, also when the stream then ends. */
+  drainDone = false;
   /** An operator drained it: it gets no new tests. */
   draining = false;
   /** Its session row is written: heartbeats are flushed for it from now on. */
@@ -261,6 +263,7 @@ export class AgentStream {
         throw new StreamError(status.FAILED_PRECONDITION, 'DrainDone without the drain capability');
       }
       this.state = 'drained';
+      this.drainDone = true;
       void this.host.drained(this).catch((error: unknown) => this.host.log(`drain: ${String(error)}`));
     }
   }
