@@ -15,6 +15,7 @@ import { AgentSessions1763784000000 } from './migrations/1763784000000-AgentSess
 import { Results1763870400000 } from './migrations/1763870400000-Results';
 import { Aggregation1763956800000 } from './migrations/1763956800000-Aggregation';
 import { Alerts1764043200000 } from './migrations/1764043200000-Alerts';
+import { ResultsOneIndex1764129600000 } from './migrations/1764129600000-ResultsOneIndex';
 
 export const ENTITIES = [
   LocationEntity,
@@ -40,6 +41,7 @@ export const MIGRATIONS = [
   Results1763870400000,
   Aggregation1763956800000,
   Alerts1764043200000,
+  ResultsOneIndex1764129600000,
 ];
 
 /**

@@ -1,4 +1,4 @@
-import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { Column, Entity, PrimaryColumn } from 'typeorm';
 
 /**
  * The measured fields of one run, as both `results` and `run_results` keep them: the summary an agent
@@ -25,7 +25,8 @@ export interface MeasuredFields {
 }
 
 /**
- * A scheduled run's result: at most one per test, location and slot (the primary key).
+ * A scheduled run's result: at most one per test, location and slot (the primary key, in the order
+ * test, slot, location: its one index serves reads by time across locations and within one).
  *
  * The table is partitioned by day of `slot_time` (see the Results migration), which TypeORM cannot
  * declare; it describes the parent table exactly, and never sees the partitions: its schema builder
@@ -33,13 +34,9 @@ export interface MeasuredFields {
  * CONFLICT`), read through this entity.
  */
 @Entity({ name: 'results' })
-@Index('results_test_id_slot_time', ['testId', 'slotTime', 'locationId'])
 export class ResultEntity implements MeasuredFields {
   @PrimaryColumn({ name: 'test_id', type: 'uuid', primaryKeyConstraintName: 'results_pkey' })
   testId!: string;
-
-  @PrimaryColumn({ name: 'location_id', type: 'uuid', primaryKeyConstraintName: 'results_pkey' })
-  locationId!: string;
 
   @PrimaryColumn({
     name: 'slot_time',
@@ -48,6 +45,9 @@ export class ResultEntity implements MeasuredFields {
     primaryKeyConstraintName: 'results_pkey',
   })
   slotTime!: Date;
+
+  @PrimaryColumn({ name: 'location_id', type: 'uuid', primaryKeyConstraintName: 'results_pkey' })
+  locationId!: string;
 
   @Column({ name: 'result_id', type: 'uuid' })
   resultId!: string;
