@@ -7,6 +7,16 @@ import { isDuplicateObject } from '../common/pg-errors';
 import { isUuid } from '../common/validation';
 import { LocationEntity } from '../locations/location.entity';
 import { TestEntity } from '../tests/test.entity';
+import {
+  boolArray,
+  float8Array,
+  int4Array,
+  int8Array,
+  jsonArray,
+  textArray,
+  timestamptzArray,
+  uuidArray,
+} from './binary-arrays';
 import { ResultEntity } from './result.entity';
 import { RunEntity, RunResultEntity, type RunLocationStatus } from './run.entity';
 
@@ -146,8 +156,8 @@ export class ResultsRepository {
    * results' days must exist ({@link ensurePartitions}).
    *
    * Fast by construction: one statement per kind, whatever the number of results, with every column as
-   * one array parameter; `result_json` goes to PostgreSQL as the bytes that arrived, in the binary form of
-   * a `json[]` (no decoding, escaping or parsing here: PostgreSQL validates the JSON).
+   * one binary array parameter; `result_json` goes to PostgreSQL as the bytes that arrived (no decoding,
+   * escaping or parsing here: PostgreSQL validates the JSON).
    */
   async ingest(
     locationId: string,
@@ -292,25 +302,21 @@ async function loadRun(manager: EntityManager, runId: string): Promise<RunWithLo
 
 // ---------- the ingest statements ----------
 
-/**
- * $1 location, $2 agent, then one array per column (see {@link columns}): every result is one element of
- * each. Timestamps travel as epoch milliseconds (float8: cheaper to send and parse than text).
- */
-const BATCH = `unnest($3::uuid[], $4::uuid[], $5::int8[], $6::float8[], $7::float8[], $8::int4[], $9::bool[],
-    $10::float8[], $11::text[], $12::text[], $13::text[], $14::float8[], $15::float8[], $16::float8[],
-    $17::int4[], $18::float8[], $19::json[], $20::uuid[])
-  AS r(result_id, test_id, test_revision, slot_ms, started_ms, attempts, success, value, reason, cause,
-       category, open_ms, round_trip_ms, total_ms, close_code, tls_not_after_ms, result, run_id)`;
+/** $1 location, $2 agent, then one array per column (see {@link columns}): every result is one element of each. */
+const BATCH = `unnest($3::uuid[], $4::uuid[], $5::int8[], $6::timestamptz[], $7::timestamptz[], $8::int4[],
+    $9::bool[], $10::float8[], $11::text[], $12::text[], $13::text[], $14::float8[], $15::float8[], $16::float8[],
+    $17::int4[], $18::timestamptz[], $19::json[], $20::uuid[])
+  AS r(result_id, test_id, test_revision, slot_time, started_at, attempts, success, value, reason, cause,
+       category, open_ms, round_trip_ms, total_ms, close_code, tls_not_after, result, run_id)`;
 
 const INSERT_RESULTS = `
   WITH inserted AS (
     INSERT INTO results (test_id, location_id, slot_time, result_id, agent_id, test_revision, started_at,
                          attempts, success, value, reason, cause, category, open_ms, round_trip_ms, total_ms,
                          close_code, tls_not_after, result)
-    SELECT r.test_id, $1::uuid, to_timestamp(r.slot_ms / 1000), r.result_id, $2::text, r.test_revision,
-           to_timestamp(r.started_ms / 1000), r.attempts, r.success, r.value, r.reason, r.cause, r.category,
-           r.open_ms, r.round_trip_ms, r.total_ms, r.close_code, to_timestamp(r.tls_not_after_ms / 1000),
-           r.result
+    SELECT r.test_id, $1::uuid, r.slot_time, r.result_id, $2::text, r.test_revision, r.started_at, r.attempts,
+           r.success, r.value, r.reason, r.cause, r.category, r.open_ms, r.round_trip_ms, r.total_ms,
+           r.close_code, r.tls_not_after, r.result
       FROM ${BATCH}
      WHERE EXISTS (SELECT FROM tests t WHERE t.id = r.test_id)
     ON CONFLICT DO NOTHING
@@ -321,9 +327,13 @@ const INSERT_RESULTS = `
     INSERT INTO rollup_queue (location_id, test_ids, slot_times, result_count)
     SELECT $1::uuid, array_agg(test_id), array_agg(slot_time), count(*) FROM inserted HAVING count(*) > 0
   )
-  SELECT (SELECT count(*) FROM inserted)::int AS inserted,
-         (SELECT count(*) FROM unnest($4::uuid[]) AS u(test_id)
-           WHERE NOT EXISTS (SELECT FROM tests t WHERE t.id = u.test_id))::int AS discarded`;
+  -- Counting the results of deleted tests probes every test again: only when some were not inserted (a
+  -- replay or a deleted test), as the untaken CASE branch's subquery is never evaluated.
+  SELECT n.inserted,
+         CASE WHEN n.inserted = cardinality($4::uuid[]) THEN 0
+              ELSE (SELECT count(*) FROM unnest($4::uuid[]) AS u(test_id)
+                     WHERE NOT EXISTS (SELECT FROM tests t WHERE t.id = u.test_id))::int END AS discarded
+    FROM (SELECT count(*)::int AS inserted FROM inserted) n`;
 
 /**
  * A run's location is completed once: a second result for it (a replay) changes nothing. Its status may
@@ -334,10 +344,10 @@ const COMPLETE_RUN_RESULTS = `
   completed AS (
     UPDATE run_results rr
        SET status = 'completed', agent_id = $2::text, result_id = r.result_id, test_revision = r.test_revision,
-           slot_time = to_timestamp(r.slot_ms / 1000), started_at = to_timestamp(r.started_ms / 1000),
+           slot_time = r.slot_time, started_at = r.started_at,
            attempts = r.attempts, success = r.success, value = r.value, reason = r.reason, cause = r.cause,
            category = r.category, open_ms = r.open_ms, round_trip_ms = r.round_trip_ms, total_ms = r.total_ms,
-           close_code = r.close_code, tls_not_after = to_timestamp(r.tls_not_after_ms / 1000),
+           close_code = r.close_code, tls_not_after = r.tls_not_after,
            result = r.result, completed_at = now(), updated_at = now()
       FROM r
      WHERE rr.run_id = r.run_id AND rr.location_id = $1::uuid AND rr.status <> 'completed'
@@ -350,109 +360,67 @@ const COMPLETE_RUN_RESULTS = `
                               WHERE rr.run_id = r.run_id AND rr.location_id = $1::uuid
                                 AND runs.test_id = r.test_id))::int AS discarded`;
 
-/**
- * The array parameters of {@link BATCH}, as PostgreSQL array literals built by hand: the values are uuids
- * (checked), numbers and booleans, which need no quoting, and a few short texts; `pg`'s generic array
- * serialisation would escape every element.
- */
-function columns(rows: readonly StoredResult[]): (string | Buffer)[] {
+/** The array parameters of {@link BATCH}, in PostgreSQL's binary array format (binary-arrays.ts). */
+function columns(rows: readonly StoredResult[]): Buffer[] {
   const n = rows.length;
   const resultIds = new Array<string>(n);
   const testIds = new Array<string>(n);
   const revisions = new Array<number>(n);
   const slots = new Array<number>(n);
-  const started = new Array<number | string>(n);
+  const started = new Array<number | undefined>(n);
   const attempts = new Array<number>(n);
-  const success = new Array<string>(n);
-  const values = new Array<number | string>(n);
-  const reasons = new Array<string>(n);
-  const causes = new Array<string>(n);
-  const categories = new Array<string>(n);
-  const openMs = new Array<number | string>(n);
-  const roundTripMs = new Array<number | string>(n);
+  const success = new Array<boolean>(n);
+  const values = new Array<number | undefined>(n);
+  const reasons = new Array<string | undefined>(n);
+  const causes = new Array<string | undefined>(n);
+  const categories = new Array<string | undefined>(n);
+  const openMs = new Array<number | undefined>(n);
+  const roundTripMs = new Array<number | undefined>(n);
   const totalMs = new Array<number>(n);
-  const closeCodes = new Array<number | string>(n);
-  const notAfter = new Array<number | string>(n);
+  const closeCodes = new Array<number | undefined>(n);
+  const notAfter = new Array<number | undefined>(n);
   const documents = new Array<Uint8Array>(n);
-  const runIds = new Array<string>(n);
+  const runIds = new Array<string | undefined>(n);
   for (let i = 0; i < n; i++) {
     const r = rows[i]!;
     resultIds[i] = r.result_id;
     testIds[i] = r.test_id;
     revisions[i] = r.test_revision;
     slots[i] = r.slot_time!.getTime();
-    started[i] = r.started_time ? r.started_time.getTime() : NULL;
+    started[i] = r.started_time?.getTime();
     attempts[i] = r.attempts;
-    success[i] = r.success ? 't' : 'f';
-    values[i] = number(r.value);
-    reasons[i] = text(r.reason);
-    causes[i] = text(r.cause);
-    categories[i] = text(r.category);
-    openMs[i] = number(r.open_ms);
-    roundTripMs[i] = number(r.round_trip_ms);
+    success[i] = r.success;
+    values[i] = r.value;
+    // proto3's "not set" for a string is the empty string: stored as NULL.
+    reasons[i] = r.reason || undefined;
+    causes[i] = r.cause || undefined;
+    categories[i] = r.category || undefined;
+    openMs[i] = r.open_ms;
+    roundTripMs[i] = r.round_trip_ms;
     totalMs[i] = r.total_ms;
-    closeCodes[i] = r.close_code ?? NULL;
-    notAfter[i] = r.tls_not_after ? r.tls_not_after.getTime() : NULL;
+    closeCodes[i] = r.close_code;
+    notAfter[i] = r.tls_not_after?.getTime();
     documents[i] = r.result_json;
-    runIds[i] = r.run_id ?? NULL;
+    runIds[i] = r.run_id;
   }
-  const literal = (items: readonly (string | number)[]) => `{${items.join(',')}}`;
   return [
-    literal(resultIds),
-    literal(testIds),
-    literal(revisions),
-    literal(slots),
-    literal(started),
-    literal(attempts),
-    literal(success),
-    literal(values),
-    literal(reasons),
-    literal(causes),
-    literal(categories),
-    literal(openMs),
-    literal(roundTripMs),
-    literal(totalMs),
-    literal(closeCodes),
-    literal(notAfter),
-    binaryJsonArray(documents),
-    literal(runIds),
+    uuidArray(resultIds),
+    uuidArray(testIds),
+    int8Array(revisions),
+    timestamptzArray(slots),
+    timestamptzArray(started),
+    int4Array(attempts),
+    boolArray(success),
+    float8Array(values),
+    textArray(reasons),
+    textArray(causes),
+    textArray(categories),
+    float8Array(openMs),
+    float8Array(roundTripMs),
+    float8Array(totalMs),
+    int4Array(closeCodes),
+    timestamptzArray(notAfter),
+    jsonArray(documents),
+    uuidArray(runIds),
   ];
-}
-
-const NULL = 'NULL';
-
-/** A float8 element: JavaScript spells NaN and the infinities as PostgreSQL reads them. */
-const number = (value: number | undefined): number | string => value ?? NULL;
-
-/** A text element, quoted; the empty string (proto3's "not set") is stored as NULL. */
-function text(value: string): string {
-  if (!value) return NULL;
-  const escaped = value.includes('"') || value.includes('\\') ? value.replace(/["\\]/g, '\\$&') : value;
-  return `"${escaped}"`;
-}
-
-/** The OID of `json`. */
-const JSON_OID = 114;
-
-/**
- * A one-dimensional `json[]` in PostgreSQL's binary array format (array_recv): ndim, has-nulls flag,
- * element type, then the dimension's length and lower bound, then each element as its length and its
- * bytes. The binary form of a `json` element is its text (json_recv), so the documents go in unchanged.
- */
-function binaryJsonArray(documents: readonly Uint8Array[]): Buffer {
-  let size = 20 + 4 * documents.length;
-  for (const document of documents) size += document.length;
-  const out = Buffer.allocUnsafe(size);
-  out.writeInt32BE(1, 0);
-  out.writeInt32BE(0, 4);
-  out.writeUInt32BE(JSON_OID, 8);
-  out.writeInt32BE(documents.length, 12);
-  out.writeInt32BE(1, 16);
-  let at = 20;
-  for (const document of documents) {
-    out.writeInt32BE(document.length, at);
-    out.set(document, at + 4);
-    at += 4 + document.length;
-  }
-  return out;
 }

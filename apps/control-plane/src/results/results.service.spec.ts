@@ -221,7 +221,7 @@ describe.each(['postgres', 'embedded'] as const)(`${ResultsService.name} on %s`,
         `SELECT result::text AS text FROM results WHERE result_id = $1`,
         [sent.result_id],
       );
-      expect(raw!.text).toBe(sent.result_json.toString());
+      expect(raw!.text).toBe(Buffer.from(sent.result_json).toString());
     });
 
     it('discards the results of deleted tests and of slots outside the window, and counts them', async () => {
@@ -270,7 +270,7 @@ describe.each(['postgres', 'embedded'] as const)(`${ResultsService.name} on %s`,
       expect(await storedRows(testId)).toEqual([]);
     });
 
-    it('refuses malformed identifiers and a missing slot, naming the field', async () => {
+    it('refuses malformed identifiers, a missing slot, times out of range and NUL in text, naming the field', async () => {
       const location = await createLocation();
       const testId = await createTest([location]);
       const cases: [Partial<Parameters<typeof agentResult>[0]>, string][] = [
@@ -279,6 +279,12 @@ describe.each(['postgres', 'embedded'] as const)(`${ResultsService.name} on %s`,
         [{ run_id: 'run-1' }, 'results[1].run_id: not a UUID'],
         [{ slot_time: undefined }, 'results[1].slot_time: missing'],
         [{ close_code: 70_000 }, 'results[1].close_code: out of range (0 to 65535)'],
+        [{ started_time: new Date(NaN) }, 'results[1].started_time: out of range (years 1 to 9999)'],
+        [
+          { tls_not_after: new Date(Date.UTC(10_000, 0, 1)) },
+          'results[1].tls_not_after: out of range (years 1 to 9999)',
+        ],
+        [{ reason: 'closed\0' }, 'results[1].reason: contains a NUL byte'],
       ];
       for (const [overrides, message] of cases) {
         const batch = [agentResult({ test_id: testId }), agentResult({ test_id: testId, ...overrides })];

@@ -327,6 +327,11 @@ export class ResultsService implements OnApplicationBootstrap, OnApplicationShut
   }
 }
 
+/** The times a result may carry: what ISO 8601 and every client of the API can spell. */
+/** 0001-01-01T00:00:00Z (Date.UTC reads years below 100 as 19xx). */
+const MIN_TIME_MS = -62_135_596_800_000;
+const MAX_TIME_MS = Date.UTC(10_000, 0, 1);
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -344,6 +349,15 @@ function checkResult(r: AgentResult, i: number): void {
     throw new InvalidResultError(i, 'attempts', 'range', `out of range (0 to ${INT4_MAX})`);
   if (r.close_code !== undefined && r.close_code > 65_535)
     throw new InvalidResultError(i, 'close_code', 'range', 'out of range (0 to 65535)');
+  for (const field of ['started_time', 'tls_not_after'] as const) {
+    const ms = r[field]?.getTime();
+    if (ms !== undefined && !(ms >= MIN_TIME_MS && ms < MAX_TIME_MS))
+      throw new InvalidResultError(i, field, 'range', 'out of range (years 1 to 9999)');
+  }
+  // PostgreSQL's text cannot hold NUL; a protobuf string can.
+  for (const field of ['reason', 'cause', 'category'] as const) {
+    if (r[field].includes('\0')) throw new InvalidResultError(i, field, 'text', 'contains a NUL byte');
+  }
   const json = r.result_json;
   let at = 0;
   // JSON whitespace: space, tab, line feed, carriage return.
