@@ -127,7 +127,7 @@ describe(Agent.name, () => {
 
     const scheduled = await resultWhere(stream, (r) => r.test_id === 'echo' && r.run_id === undefined);
     expect(scheduled).toMatchObject({ test_revision: 1, success: true, attempts: 1, close_code: 1000 });
-    expect(JSON.parse(scheduled.result_json.toString('utf8'))).toMatchObject({ success: true });
+    expect(JSON.parse(Buffer.from(scheduled.result_json).toString('utf8'))).toMatchObject({ success: true });
 
     stream.send({
       run_now: { run_id: 'run-7', test: assignment({ test_id: 'paused', probe: { url: zoo.url('/echo') } }) },

@@ -410,7 +410,7 @@ describe(AGENT_SERVICE, { timeout: 10_000 }, () => {
     }
     expect(run).toMatchObject({ run_id: 'run-7', value: 0 });
     expect(Buffer.compare(succeeded?.result_json ?? Buffer.alloc(0), probeResultJson(true))).toBe(0);
-    expect(JSON.parse(run?.result_json.toString('utf8') ?? '')).toMatchObject({
+    expect(JSON.parse(run ? Buffer.from(run.result_json).toString('utf8') : '')).toMatchObject({
       success: false,
       value: null,
     });

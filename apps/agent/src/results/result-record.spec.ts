@@ -37,7 +37,7 @@ describe(resultRecord.name, () => {
       total_ms: result.timings.total_ms,
       close_code: result.close?.code,
       tls_not_after: result.tls?.certificate ? new Date(result.tls.certificate.valid_to) : undefined,
-      result_json: Buffer.from(JSON.stringify(result)),
+      result_json: new TextEncoder().encode(JSON.stringify(result)),
     });
     expect(JSON.parse(JSON.stringify(record))).toEqual(record);
   });

@@ -361,7 +361,9 @@ describe(AgentSession.name, () => {
       value: 12.5,
       close_code: 1000,
     });
-    expect(JSON.parse(first.results[0]!.result_json.toString('utf8'))).toMatchObject({ success: true });
+    expect(JSON.parse(Buffer.from(first.results[0]!.result_json).toString('utf8'))).toMatchObject({
+      success: true,
+    });
     // Twenty results unacknowledged: nothing more until an ack, though a heartbeat goes out meanwhile.
     await stream.next('heartbeat');
     expect(stream.all('result_batch')).toHaveLength(2);

@@ -267,7 +267,7 @@ export interface AgentResult {
    * plane passes it to PostgreSQL as it arrived, without decoding and re-encoding UTF-8. It never
    * contains a secret: the probe engine redacts what it reports.
    */
-  result_json: Buffer;
+  result_json: Uint8Array;
 }
 
 /** The agent's liveness and capacity, sent every `Welcome.heartbeat_interval_ms`. */
@@ -1391,7 +1391,7 @@ function createBaseAgentResult(): AgentResult {
     total_ms: 0,
     close_code: undefined,
     tls_not_after: undefined,
-    result_json: Buffer.alloc(0),
+    result_json: new Uint8Array(0),
   };
 }
 
@@ -1619,7 +1619,7 @@ export const AgentResult: MessageFns<AgentResult> = {
               break;
             }
 
-            message.result_json = Buffer.from(reader.bytes());
+            message.result_json = reader.bytes();
             continue;
           }
         }
@@ -1699,10 +1699,10 @@ export const AgentResult: MessageFns<AgentResult> = {
         ? fromJsonTimestamp(object.tls_not_after)
         : undefined,
       result_json: isSet(object.resultJson)
-        ? Buffer.from(bytesFromBase64(object.resultJson))
+        ? bytesFromBase64(object.resultJson)
         : isSet(object.result_json)
-        ? Buffer.from(bytesFromBase64(object.result_json))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.result_json)
+        : new Uint8Array(0),
     };
   },
 
@@ -1791,7 +1791,7 @@ export const AgentResult: MessageFns<AgentResult> = {
     message.total_ms = object.total_ms ?? 0;
     message.close_code = object.close_code ?? undefined;
     message.tls_not_after = object.tls_not_after ?? undefined;
-    message.result_json = object.result_json ?? Buffer.alloc(0);
+    message.result_json = object.result_json ?? new Uint8Array(0);
     return message;
   },
 };
@@ -2904,11 +2904,28 @@ export const AgentServiceClient = makeGenericClientConstructor(
 };
 
 function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
 }
 
 function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString("base64");
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
 }
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
