@@ -374,8 +374,6 @@ export class AggregationRepository {
         [...ROLLUP_LOCK],
       );
       if (!lock!.locked) return { skipped: true, results: 0, minutes: 0, hours: 0, days: 0, complete: false };
-      // The per-key index lookups look expensive to the planner, which would then spend seconds compiling.
-      await manager.query('SET LOCAL jit = off');
       const [minutes] = await manager.query<{ results: number; rolled: number; remaining: number }[]>(
         ROLL_UP_MINUTES,
         [limits.results],

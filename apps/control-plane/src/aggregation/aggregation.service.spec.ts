@@ -413,6 +413,44 @@ describe.each(['postgres', 'embedded'] as const)(`${AggregationService.name} on 
     120_000,
   );
 
+  it('rolls up at start, and works off a backlog without waiting for the next interval', async () => {
+    const [location] = await createLocations(1);
+    const testId = await createTest([location!]);
+    const start = Math.floor((Date.now() - 2 * HOUR_MS) / HOUR_MS) * HOUR_MS;
+    // Six ingests: six queue rows of five results.
+    for (let b = 0; b < 6; b++) {
+      const batch = Array.from({ length: 5 }, (_, i) => ({
+        locationId: location!.id,
+        result: agentResult({ test_id: testId, slot_time: new Date(start + (b * 5 + i) * MINUTE_MS) }),
+      }));
+      expect((await ingest(results, batch)).inserted).toBe(5);
+    }
+    // One queue row per round, one round per run, one run an hour: only working off the backlog at once
+    // rolls them all up in time.
+    const paced = new AggregationService(new AggregationRepository(db), {
+      resultsRetentionDays: RETENTION_DAYS,
+    });
+    paced.pace = {
+      intervalMs: HOUR_MS,
+      budget: { rounds: 1, ms: 60_000 },
+      round: { results: 5, buckets: 1_000 },
+    };
+    paced.onApplicationBootstrap();
+    try {
+      const deadline = Date.now() + 20_000;
+      let totals = await rollupTotals(testId, 'rollups_minute');
+      while (totals.runs < 30 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        totals = await rollupTotals(testId, 'rollups_minute');
+      }
+      expect(totals).toEqual({ runs: 30, failures: 0 });
+    } finally {
+      await paced.onApplicationShutdown();
+    }
+    const [queue] = await db.query<{ n: number }[]>('SELECT count(*)::int AS n FROM rollup_queue');
+    expect(queue!.n).toBe(0);
+  });
+
   it('drops whole days of results past the retention only, and keeps their rollups', async () => {
     const [location] = await createLocations(1);
     const testId = await createTest([location!]);

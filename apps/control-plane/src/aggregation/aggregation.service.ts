@@ -53,7 +53,7 @@ export const ROLLUP_RETENTION_DAYS: Readonly<Record<RollupLevel, number>> = {
   day: 800,
 };
 
-/** How often each replica tries to roll up (one at a time does). */
+/** How often each replica tries to roll up (one at a time does), when it has no backlog. */
 const ROLLUP_INTERVAL_MS = 10_000;
 const RETENTION_INTERVAL_MS = HOUR_MS;
 /**
@@ -74,6 +74,13 @@ const ABNORMAL = new Set<number>(ABNORMAL_CLOSE_CODES);
 export interface RollupBudget {
   readonly rounds: number;
   readonly ms: number;
+}
+
+/** The periodic roll-up's pace: how often it starts, what it does at most each time and per round. */
+export interface RollupPace {
+  readonly intervalMs: number;
+  readonly budget: RollupBudget;
+  readonly round: RoundLimits;
 }
 
 export interface RollupOutcome {
@@ -127,6 +134,9 @@ export class AggregationService implements OnApplicationBootstrap, OnApplication
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private lastRetention = 0;
+  private stopped = false;
+  /** Tests slow it down, to see a backlog worked off. */
+  pace: RollupPace = { intervalMs: ROLLUP_INTERVAL_MS, budget: ROLLUP_BUDGET, round: ROUND_LIMITS };
 
   constructor(
     private readonly repository: AggregationRepository,
@@ -136,18 +146,23 @@ export class AggregationService implements OnApplicationBootstrap, OnApplication
   }
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => this.tick(), ROLLUP_INTERVAL_MS).unref();
+    this.timer = setInterval(() => this.tick(), this.pace.intervalMs).unref();
+    // What was queued while no replica ran is rolled up now, not one interval later.
+    setImmediate(() => this.tick());
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
     await this.running;
   }
 
   private tick(): void {
-    if (this.running) return;
+    if (this.running || this.stopped) return;
+    let behind = false;
     this.running = (async () => {
-      await this.rollUp();
+      const rolled = await this.rollUp(Date.now(), this.pace.budget);
+      behind = !rolled.complete && !rolled.skipped;
       if (Date.now() - this.lastRetention >= RETENTION_INTERVAL_MS) {
         // After the roll-up: a day is dropped only once what was queued of it is rolled up.
         const outcome = await this.applyRetention();
@@ -160,6 +175,9 @@ export class AggregationService implements OnApplicationBootstrap, OnApplication
       .catch((error: unknown) => this.logger.warn(`rolling up failed (retried shortly): ${String(error)}`))
       .finally(() => {
         this.running = undefined;
+        // A backlog (ingest faster than one budget per interval) is worked off without waiting for the
+        // next interval; the budget only gives the event loop and the retention their turn.
+        if (behind) setImmediate(() => this.tick());
       });
   }
 
@@ -171,7 +189,7 @@ export class AggregationService implements OnApplicationBootstrap, OnApplication
    * two minutes before `now` and whose minutes (hours) changed. Every replica may call it: one at a time
    * works, the others return at once (`skipped`).
    */
-  async rollUp(now = Date.now(), budget: RollupBudget = ROLLUP_BUDGET): Promise<RollupOutcome> {
+  async rollUp(now = Date.now(), budget: RollupBudget = this.pace.budget): Promise<RollupOutcome> {
     const through = {
       minute: floorTo(now, MINUTE_MS),
       hour: floorTo(now - CLOSE_GRACE_MS, HOUR_MS),
@@ -188,7 +206,7 @@ export class AggregationService implements OnApplicationBootstrap, OnApplication
       skipped: false,
     };
     while (outcome.rounds < budget.rounds) {
-      const round = await this.repository.rollUpRound(through, ROUND_LIMITS);
+      const round = await this.repository.rollUpRound(through, this.pace.round);
       outcome.rounds++;
       if (round.skipped) {
         outcome.skipped = true;
