@@ -24,10 +24,9 @@ describe('dataSourceOptions on PostgreSQL', () => {
     try {
       const settings = await Promise.all(
         runners.map(async (runner) => {
-          const [row] = await runner.query<{ jit: string; pid: number }[]>(
-            'SELECT current_setting($1) AS jit, pg_backend_pid() AS pid',
-            ['jit'],
-          );
+          const [row] = (await runner.query('SELECT current_setting($1) AS jit, pg_backend_pid() AS pid', [
+            'jit',
+          ])) as { jit: string; pid: number }[];
           return row!;
         }),
       );
