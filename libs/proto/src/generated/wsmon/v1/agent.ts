@@ -197,7 +197,10 @@ export interface AgentResult {
   slot_time?:
     | Date
     | undefined;
-  /** When the first attempt started (wall clock); minus `slot_time`, the scheduling delay. */
+  /**
+   * When the first attempt started (wall clock). Minus `slot_time`, the test's stable offset within
+   * its period (tests sharing a schedule are spread over it) plus the scheduling delay.
+   */
   started_time?:
     | Date
     | undefined;
