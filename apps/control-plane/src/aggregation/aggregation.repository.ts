@@ -8,6 +8,7 @@ import {
   HOUR_MS,
   LEVEL_MS,
   MINUTE_MS,
+  testWatermarks,
   type Fragment,
   type RollupLevel,
   type Watermarks,
@@ -58,6 +59,7 @@ export interface SummaryContext {
   readonly locationIds: string[];
   /** The id of the location named by the query's filter; null when there is no such location. */
   readonly filterLocationId: string | null;
+  /** The rollups' watermarks, lowered to what of this test is not rolled up yet (testWatermarks). */
   readonly watermarks: Watermarks;
 }
 
@@ -447,24 +449,44 @@ export class AggregationRepository {
         minutes_through: Date;
         hours_through: Date;
         days_through: Date;
+        queued_from: Date | null;
+        pending_hour_from: Date | null;
+        pending_day_from: Date | null;
       }[]
     >(
+      // What of the test is not rolled up yet (testWatermarks): the queue is short between rounds, and
+      // only the rows naming the test are unnested.
       `SELECT EXISTS (SELECT FROM tests WHERE id = $1) AS test_exists,
               ARRAY(SELECT location_id FROM test_locations WHERE test_id = $1) AS location_ids,
               (SELECT id FROM locations WHERE name = $2) AS location_id,
-              s.minutes_through, s.hours_through, s.days_through
+              s.minutes_through, s.hours_through, s.days_through,
+              (SELECT min(u.slot_time)
+                 FROM rollup_queue q CROSS JOIN LATERAL unnest(q.test_ids, q.slot_times) AS u(test_id, slot_time)
+                WHERE $1::uuid = ANY (q.test_ids) AND u.test_id = $1) AS queued_from,
+              (SELECT min(bucket_start) FROM rollup_pending
+                WHERE resolution = 'hour' AND test_id = $1) AS pending_hour_from,
+              (SELECT min(bucket_start) FROM rollup_pending
+                WHERE resolution = 'day' AND test_id = $1) AS pending_day_from
          FROM rollup_state s WHERE s.id = 1`,
       [testId, locationName ?? null],
     );
+    const ms = (t: Date | null) => t?.getTime();
     return {
       testExists: row!.test_exists,
       locationIds: row!.location_ids,
       filterLocationId: row!.location_id,
-      watermarks: {
-        minute: row!.minutes_through.getTime(),
-        hour: row!.hours_through.getTime(),
-        day: row!.days_through.getTime(),
-      },
+      watermarks: testWatermarks(
+        {
+          minute: row!.minutes_through.getTime(),
+          hour: row!.hours_through.getTime(),
+          day: row!.days_through.getTime(),
+        },
+        {
+          queuedFrom: ms(row!.queued_from),
+          pendingHourFrom: ms(row!.pending_hour_from),
+          pendingDayFrom: ms(row!.pending_day_from),
+        },
+      ),
     };
   }
 

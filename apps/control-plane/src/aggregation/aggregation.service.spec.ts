@@ -332,7 +332,7 @@ describe.each(['postgres', 'embedded'] as const)(`${AggregationService.name} on 
     if (backend === 'postgres') expect(fromDays).toBeGreaterThan(0);
   }, 240_000);
 
-  it('counts a replayed result once, and rolls late results into hours and days already rolled up', async () => {
+  it('counts a replayed result once, and a late result at once, then rolled into hours and days already rolled up', async () => {
     const [location] = await createLocations(1);
     const testId = await createTest([location!]);
     // Two days ago: its hours and day are over, so rolled up.
@@ -361,6 +361,10 @@ describe.each(['postgres', 'embedded'] as const)(`${AggregationService.name} on 
       reason: 'ws_open_failed',
     });
     await ingest(results, [{ locationId: location!.id, result: late }]);
+    // Before the next round too, the summary counts it: its day is read from raw results meanwhile.
+    const before = await aggregation.computeSummary(testId, { window: '7d' });
+    expect(before.summary.overall).toMatchObject({ runs: 31, failures: 4 });
+    expect(before.rowsRead.raw).toBeGreaterThan(0);
     await rollUp();
     for (const table of ['rollups_minute', 'rollups_hour', 'rollups_day']) {
       expect(await rollupTotals(testId, table), table).toEqual({ runs: 31, failures: 4 });

@@ -5,6 +5,7 @@ import {
   MINUTE_MS,
   planSummary,
   seriesStep,
+  testWatermarks,
   type Horizons,
   type Watermarks,
 } from './summary-plan';
@@ -100,5 +101,47 @@ describe(seriesStep.name, () => {
       DAY_MS,
       DAY_MS,
     ]);
+  });
+});
+
+describe(testWatermarks.name, () => {
+  it('keeps the watermarks when nothing of the test waits', () => {
+    expect(testWatermarks(watermarks, {})).toEqual(watermarks);
+  });
+
+  it('lowers them to a late result still queued: its minute, hour and day are read from finer data', () => {
+    const late = Date.UTC(2026, 10, 19, 13, 27, 40);
+    expect(testWatermarks(watermarks, { queuedFrom: late })).toEqual({
+      minute: Date.UTC(2026, 10, 19, 13, 27),
+      hour: Date.UTC(2026, 10, 19, 13),
+      day: Date.UTC(2026, 10, 19),
+    });
+    // Then the plan reads that day from hours, that hour from minutes, and raw results from that minute.
+    const plan = planSummary(
+      NOW - 3 * DAY_MS,
+      NOW,
+      testWatermarks(watermarks, { queuedFrom: late }),
+      horizons,
+    );
+    expect(show(plan).filter((f) => f.startsWith('raw'))).toEqual([
+      'raw 2026-11-18T08:42:17.345Z 2026-11-18T08:43:00.000Z',
+      'raw 2026-11-19T13:27:00.000Z 2026-11-21T08:42:17.345Z',
+    ]);
+  });
+
+  it('lowers the hour and day watermarks to an hour or day waiting to be recomputed, not the minute one', () => {
+    expect(
+      testWatermarks(watermarks, {
+        pendingHourFrom: Date.UTC(2026, 10, 20, 22),
+        pendingDayFrom: Date.UTC(2026, 10, 18),
+      }),
+    ).toEqual({ minute: watermarks.minute, hour: Date.UTC(2026, 10, 20, 22), day: Date.UTC(2026, 10, 18) });
+    // The current hour and day are always pending, and already above the watermarks.
+    expect(
+      testWatermarks(watermarks, {
+        pendingHourFrom: Date.UTC(2026, 10, 21, 8),
+        pendingDayFrom: Date.UTC(2026, 10, 21),
+      }),
+    ).toEqual(watermarks);
   });
 });

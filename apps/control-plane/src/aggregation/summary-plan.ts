@@ -25,6 +25,35 @@ export interface Watermarks {
   readonly day: number;
 }
 
+/** A test's data not yet in its rollups: epoch milliseconds, undefined when there is none. */
+export interface NotRolledUp {
+  /** The earliest slot of its results still in the rollup queue (stored, their minute not recomputed). */
+  readonly queuedFrom?: number;
+  /** The earliest hour, and day, waiting to be recomputed from their finer rollups. */
+  readonly pendingHourFrom?: number;
+  readonly pendingDayFrom?: number;
+}
+
+/**
+ * The watermarks as far as one test's rollups are up to date: a result that arrived late (its slot below
+ * the minute watermark) is read raw, with everything after it, until a round has rolled it up, and an
+ * hour or day waiting to be recomputed is read from finer data. A summary then counts every stored result.
+ */
+export function testWatermarks(watermarks: Watermarks, behind: NotRolledUp): Watermarks {
+  const cap = (t: number | undefined, unit: number) => (t === undefined ? Infinity : floorTo(t, unit));
+  const { queuedFrom, pendingHourFrom, pendingDayFrom } = behind;
+  return {
+    minute: Math.min(watermarks.minute, cap(queuedFrom, MINUTE_MS)),
+    hour: Math.min(watermarks.hour, cap(queuedFrom, HOUR_MS), cap(pendingHourFrom, HOUR_MS)),
+    day: Math.min(
+      watermarks.day,
+      cap(queuedFrom, DAY_MS),
+      cap(pendingHourFrom, DAY_MS),
+      cap(pendingDayFrom, DAY_MS),
+    ),
+  };
+}
+
 /** The oldest instant each source still holds (what retention has not deleted). */
 export type Horizons = Readonly<Record<Source, number>>;
 
