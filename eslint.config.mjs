@@ -5,6 +5,8 @@ import tseslint from 'typescript-eslint';
 
 const TEST_FILES = [
   '**/*.spec.ts',
+  // What several specs share (fixtures, throwaway databases): test code, never imported by shipped code.
+  '**/*.spec-helper.ts',
   '**/e2e/**/*.ts',
   '**/bench/**/*.ts',
   'libs/testing/**/*.ts',
@@ -92,7 +94,7 @@ export default tseslint.config(
   {
     // The test harness is for specs, end-to-end tests and benchmarks only, never for shipped code.
     files: ['apps/*/src/**/*.ts', 'libs/*/src/**/*.ts'],
-    ignores: ['**/*.spec.ts', 'libs/testing/**'],
+    ignores: ['**/*.spec.ts', '**/*.spec-helper.ts', 'libs/testing/**'],
     rules: {
       'no-restricted-imports': [
         'error',

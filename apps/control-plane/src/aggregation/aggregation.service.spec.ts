@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { AgentResult } from '@wsmon/proto';
-import { startTestPostgres, type TestPostgres } from '@wsmon/testing';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, NotFoundError } from '../common/errors';
 import { LocalChangeBus } from '../database/change-bus';
 import { dataSourceOptions } from '../database/data-source-options';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../database/embedded-postgres';
+import {
+  BACKENDS,
+  openTestDatabase,
+  type Backend,
+  type TestDatabase,
+} from '../database/test-database.spec-helper';
 import { LocationEntity } from '../locations/location.entity';
 import { agentResult } from '../results/agent-results.spec-helper';
 import { ResultEntity } from '../results/result.entity';
@@ -158,12 +159,8 @@ function expectSameSummary(fromRollups: TestSummaryResponse, fromRaw: TestSummar
   }
 }
 
-type Backend = 'postgres' | 'embedded';
-
-describe.each(['postgres', 'embedded'] as const)(`${AggregationService.name} on %s`, (backend: Backend) => {
-  let pg: TestPostgres | undefined;
-  let embedded: EmbeddedPostgres | undefined;
-  let dataDir: string | undefined;
+describe.each(BACKENDS)(`${AggregationService.name} on %s`, (backend: Backend) => {
+  let database: TestDatabase | undefined;
   let url: string;
   const open: DataSource[] = [];
   let db: DataSource;
@@ -194,22 +191,14 @@ describe.each(['postgres', 'embedded'] as const)(`${AggregationService.name} on 
   }
 
   beforeAll(async () => {
-    if (backend === 'postgres') {
-      pg = await startTestPostgres();
-      url = await pg.createDatabase();
-    } else {
-      dataDir = await mkdtemp(join(tmpdir(), 'wsmon-aggregation-'));
-      embedded = await startEmbeddedPostgres({ dataDir });
-      url = embedded.url;
-    }
+    database = await openTestDatabase(backend, 'aggregation');
+    url = database.url;
     ({ dataSource: db, results, aggregation } = await replica());
   }, 60_000);
 
   afterAll(async () => {
     await Promise.all(open.map((dataSource) => dataSource.destroy()));
-    await pg?.stop();
-    await embedded?.close();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await database?.close();
   });
 
   async function createLocations(n: number): Promise<{ id: string; name: string }[]> {

@@ -1,10 +1,6 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startTestPostgres, type TestPostgres } from '@wsmon/testing';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../database/embedded-postgres';
+import { BACKENDS, openTestDatabase, type TestDatabase } from '../database/test-database.spec-helper';
 import {
   boolArray,
   float8Array,
@@ -17,32 +13,20 @@ import {
 } from './binary-arrays';
 
 // Each array goes to the server as a binary parameter and comes back as text, as PostgreSQL reads it.
-describe.each(['postgres', 'embedded'] as const)('binary array parameters on %s', (backend) => {
-  let pg: TestPostgres | undefined;
-  let embedded: EmbeddedPostgres | undefined;
-  let dataDir: string | undefined;
+describe.each(BACKENDS)('binary array parameters on %s', (backend) => {
+  let database: TestDatabase | undefined;
   let client: Client;
 
   beforeAll(async () => {
-    let url: string;
-    if (backend === 'postgres') {
-      pg = await startTestPostgres();
-      url = await pg.createDatabase();
-    } else {
-      dataDir = await mkdtemp(join(tmpdir(), 'wsmon-arrays-'));
-      embedded = await startEmbeddedPostgres({ dataDir });
-      url = embedded.url;
-    }
-    client = new Client({ connectionString: url });
+    database = await openTestDatabase(backend, 'arrays');
+    client = new Client({ connectionString: database.url });
     await client.connect();
     await client.query(`SET TIME ZONE 'UTC'`);
   }, 60_000);
 
   afterAll(async () => {
     await client?.end();
-    await pg?.stop();
-    await embedded?.close();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await database?.close();
   });
 
   /** The elements as PostgreSQL sees them: text, or null. */

@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startTestPostgres, type TestPostgres } from '@wsmon/testing';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError } from '../common/errors';
 import { LocalChangeBus, type ChangeChannel } from '../database/change-bus';
 import { dataSourceOptions } from '../database/data-source-options';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../database/embedded-postgres';
+import {
+  BACKENDS,
+  openTestDatabase,
+  type Backend,
+  type TestDatabase,
+} from '../database/test-database.spec-helper';
 import { LocationEntity } from '../locations/location.entity';
 import { TestEntity } from '../tests/test.entity';
 import { agentResult, probeResultDocument } from './agent-results.spec-helper';
@@ -20,13 +21,9 @@ import { RunResultEntity } from './run.entity';
 const DAY_MS = 86_400_000;
 const MINUTE_MS = 60_000;
 
-type Backend = 'postgres' | 'embedded';
-
 /** The whole suite on both databases the control plane runs on: PostgreSQL 15 and the embedded PGlite. */
-describe.each(['postgres', 'embedded'] as const)(`${ResultsService.name} on %s`, (backend: Backend) => {
-  let pg: TestPostgres | undefined;
-  let embedded: EmbeddedPostgres | undefined;
-  let dataDir: string | undefined;
+describe.each(BACKENDS)(`${ResultsService.name} on %s`, (backend: Backend) => {
+  let database: TestDatabase | undefined;
   let url: string;
   const open: DataSource[] = [];
   let db: DataSource;
@@ -52,14 +49,8 @@ describe.each(['postgres', 'embedded'] as const)(`${ResultsService.name} on %s`,
   }
 
   beforeAll(async () => {
-    if (backend === 'postgres') {
-      pg = await startTestPostgres();
-      url = await pg.createDatabase();
-    } else {
-      dataDir = await mkdtemp(join(tmpdir(), 'wsmon-results-'));
-      embedded = await startEmbeddedPostgres({ dataDir });
-      url = embedded.url;
-    }
+    database = await openTestDatabase(backend, 'results');
+    url = database.url;
     ({ dataSource: db, repository } = await replica());
     const bus = new LocalChangeBus();
     bus.publish = (channel, payload) => {
@@ -71,9 +62,7 @@ describe.each(['postgres', 'embedded'] as const)(`${ResultsService.name} on %s`,
 
   afterAll(async () => {
     await Promise.all(open.map((dataSource) => dataSource.destroy()));
-    await pg?.stop();
-    await embedded?.close();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await database?.close();
   });
 
   // ---------- factories ----------
