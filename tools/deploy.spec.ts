@@ -4,6 +4,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { locationInputSchema, testInputSchema } from '@wsmon/contracts';
 import { runProbe } from '@wsmon/probe';
+import { AGENT_NODE_FLAGS } from '@wsmon/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 
@@ -175,6 +176,8 @@ describe.each(DOCKERFILES)('$path', ({ app, path, variables, portVariable }) => 
       runtime.instructions.find((i) => i.keyword === 'ENTRYPOINT')!.args,
     ) as string[];
     expect(entrypoint[0]).toBe('node');
+    // The agent runs with the flags it runs with everywhere else (the local agent, bench:agent).
+    if (app === 'agent') expect(entrypoint.slice(1, -1)).toEqual(AGENT_NODE_FLAGS);
     const entry = entrypoint.at(-1)!;
     expect(entry).toBe(`/app/apps/${app}/dist/main.js`);
     // The COPY whose destination holds the entry point, and the built file it copies.

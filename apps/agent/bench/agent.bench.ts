@@ -35,6 +35,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { retryPolicySchema, TIMEOUT_MS, type Schedule } from '@wsmon/contracts';
+import { AGENT_NODE_FLAGS } from '@wsmon/runtime';
 import type { AgentResult, TestAssignment } from '@wsmon/proto/agent';
 import { SlotPlan, createSlotSequence } from '../src/scheduler';
 import { BenchControlPlane } from './bench-control-plane';
@@ -138,7 +139,7 @@ function readOptions(argv: string[]): Options {
     concurrency: number('concurrency', values.concurrency, 200, 1, 10_000),
     // By default the agent runs as its image runs it (docker/Dockerfile.agent's ENTRYPOINT).
     agentNodeOptions: values['agent-node-options']?.split(/\s+/).filter((option) => option !== '') ?? [
-      '--max-semi-space-size=4',
+      ...AGENT_NODE_FLAGS,
     ],
     agentLog: values['agent-log'] === undefined ? undefined : resolve(values['agent-log']),
   };

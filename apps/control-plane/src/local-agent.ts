@@ -4,6 +4,7 @@ import { chmod, readFile, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
+import { AGENT_NODE_FLAGS } from '@wsmon/runtime';
 import { WebSocketServer } from 'ws';
 import { parseCredential, secretMatches } from './auth/credentials';
 import { NotFoundError } from './common/errors';
@@ -42,8 +43,8 @@ export async function startLocalAgent(options: {
   const token = await localToken(app, join(dataDir, 'local-agent.token'));
   await ensureDemoTest(app, `${options.httpUrl.replace(/^http/, 'ws')}${DEMO_ECHO_PATH}`, say);
 
-  // As the agent's image runs it: a small young generation keeps it small (docker/Dockerfile.agent).
-  const child: ChildProcess = spawn(process.execPath, ['--max-semi-space-size=4', entry], {
+  // As the agent's image runs it (docker/Dockerfile.agent): flags that keep it small.
+  const child: ChildProcess = spawn(process.execPath, [...AGENT_NODE_FLAGS, entry], {
     env: {
       ...process.env,
       WSMON_CONTROL_PLANE: options.grpcAddress,
