@@ -26,9 +26,12 @@
  *   default), and the phase ends with the ResultAck of every agent's last sequence. Then each half-closes
  *   and the call must end with OK. Timed: from the first send to the last acknowledgement.
  *
+ * The control plane's roll-up and alert evaluation, which read what ingest wrote, are held off throughout
+ * (this process holds their advisory locks, as another replica doing them would): ingest alone is
+ * measured, as the raw COPY is; bench:aggregate measures rolling up.
  * B and C run once untimed first (a warm-up: the control plane in service has long been warm). Then each
- * round truncates `results` (its partitions stay) and checkpoints before every phase, runs the phases
- * in the order A B C, the next round C B A (so a drift during the run favours none of them), and checks
+ * round truncates `results` and `rollup_queue` (the partitions stay) and checkpoints before every phase,
+ * runs the phases in the order A B C, the next round C B A (so a drift during the run favours none of them), and checks
  * the row count after each. Reported: rows/s of each phase (median of rounds), ingest/copy and stream/copy
  * (medians of the ratios of rounds, each measured within one round), and CPU time per row (/proc): this
  * process (the agents in phase C), the control plane (its main thread, and its other threads: V8's garbage
@@ -64,6 +67,8 @@ import { startTestPostgres } from '@wsmon/testing';
 import { Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { DataSource } from 'typeorm';
+import { ROLLUP_LOCK } from '../src/aggregation/aggregation.repository';
+import { EVALUATION_LOCK } from '../src/alerts/alerts.repository';
 import { LocalChangeBus } from '../src/database/change-bus';
 import { dataSourceOptions } from '../src/database/data-source-options';
 import { LocationEntity } from '../src/locations/location.entity';
@@ -224,7 +229,7 @@ async function createTestsAndLocations(dataSource: DataSource, plan: RowPlan): P
 }
 
 async function resetResults(dataSource: DataSource): Promise<void> {
-  await dataSource.query('TRUNCATE results');
+  await dataSource.query('TRUNCATE results, rollup_queue');
   await dataSource.query('CHECKPOINT');
   // The garbage of the phase before (phase B's especially) is collected now, not during the next one
   // (scripts/bench.mjs runs benchmarks with --expose-gc).
@@ -781,11 +786,21 @@ async function main(): Promise<number> {
   try {
     const url = await pg.createDatabase('ingest_bench');
     // Migrates the database as the control plane does; the control plane finds nothing left to do.
+    const options_ = dataSourceOptions(url, false);
     const dataSource = new DataSource({
-      ...dataSourceOptions(url, false),
-      extra: { max: options.callers + 2 },
+      ...options_,
+      extra: { ...(options_.extra as object), max: options.callers + 2 },
     });
     await dataSource.initialize();
+    // The control plane's periodic jobs that read what ingest wrote, the roll-up and the alert evaluation,
+    // are held off for the whole run: this process holds their advisory locks, as another replica doing
+    // them would, and each reset empties the rollup queue. Ingest alone is measured, as the raw COPY is;
+    // rolling up is bench:aggregate's (some 30 µs of PostgreSQL per result).
+    const jobsHold = new Client({ connectionString: url });
+    await jobsHold.connect();
+    for (const lock of [ROLLUP_LOCK, EVALUATION_LOCK]) {
+      await jobsHold.query('SELECT pg_advisory_lock($1, $2)', [...lock]);
+    }
     let cp: ControlPlaneProcess | undefined;
     const clients: GrpcClient[] = [];
     try {
@@ -875,7 +890,7 @@ async function main(): Promise<number> {
           `encoded); generated in ${((performance.now() - generateStart) / 1000).toFixed(1)} s\n` +
           `B: ${options.callers} concurrent callers of ResultsService.ingest in this process\n` +
           `C: ${streams.length} agents (${streams.map((s) => s.messages.length).join('/')} batches), ` +
-          `each on its own channel, ≤ ${options.window} results unacknowledged each; control plane ` +
+          `each on its own channel, ≤ ${options.window} results unacknowledged each; the control plane's roll-up and alert evaluation held off; control plane ` +
           `pid ${pids.controlPlane ?? '?'} (PostgreSQL ${pids.postmaster ?? '?'}), ready with tokens in ${cpReadyS.toFixed(1)} s` +
           `${options.profileDir ? `, profiled in phase C into ${options.profileDir}` : ''}\n`,
       );
@@ -996,6 +1011,7 @@ async function main(): Promise<number> {
     } finally {
       clients.forEach((client) => client.close());
       if (cp) await stopControlPlane(cp);
+      await jobsHold.end();
       await dataSource.destroy();
     }
   } finally {

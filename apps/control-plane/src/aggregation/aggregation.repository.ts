@@ -17,8 +17,8 @@ import {
 /** Close codes counted as abnormal closes: 1006 (no close frame), 1011, 1012 and 1013. */
 export const ABNORMAL_CLOSE_CODES = [1006, 1011, 1012, 1013] as const;
 
-/** The first key of the advisory lock that lets one replica at a time roll up ('wsma'). */
-const ROLLUP_LOCK = [0x77736d61, 0] as const;
+/** The advisory lock that lets one replica at a time roll up ('wsma', 0): its holder is the one. */
+export const ROLLUP_LOCK = [0x77736d61, 0] as const;
 /** The first key of the partition locks of ResultsRepository ('wsmr'): dropping takes the same per day. */
 const PARTITION_LOCK_CLASS = 0x77736d72;
 /** Retention's DETACH waits this long at most for its lock on `results` (ingest waits behind it meanwhile). */

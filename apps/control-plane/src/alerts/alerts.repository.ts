@@ -55,8 +55,8 @@ export interface AlertFilter {
   readonly state?: AlertState;
 }
 
-/** The first key of the advisory lock one replica holds while it evaluates alerts. */
-const EVALUATION_LOCK = [0x77736d61, 1] as const; // 'wsma'
+/** The advisory lock one replica holds while it evaluates alerts. */
+export const EVALUATION_LOCK = [0x77736d61, 1] as const; // 'wsma'
 
 const key = (testId: string, locationId: string) => `${testId}/${locationId}`;
 
