@@ -1,4 +1,4 @@
-import type { TestInput } from '@wsmon/contracts';
+import { isSecretPath, type TestInput } from '@wsmon/contracts';
 import { canonicalJson, normaliseTest, TEST_FIELDS, type FileTest } from './tests-file';
 
 /** A test as the REST API answers it (`GET /tests`): its input fields and its identity. */
@@ -115,8 +115,6 @@ export function planApply(
   return { changes: [...creates, ...updates, ...deletes], unchanged, kept, conflicts };
 }
 
-/** Paths whose values are never printed: they may hold credentials or whole certificates. */
-const HIDDEN = /(^|\.)(headers|cookies|basic_auth|password|secret|token)(\.|$)|pem$/i;
 const MAX_VALUE_CHARS = 60;
 
 function shown(value: unknown): string {
@@ -127,7 +125,7 @@ function shown(value: unknown): string {
 
 /** `probe.timeout_ms: 5000 → 10000`; values of credentials and certificates are not shown. */
 export function describeChange(change: FieldChange): string {
-  if (HIDDEN.test(change.path)) return `${change.path}: changed (value not shown)`;
+  if (isSecretPath(change.path)) return `${change.path}: changed (value not shown)`;
   return `${change.path}: ${shown(change.before)} → ${shown(change.after)}`;
 }
 

@@ -26,7 +26,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { testInputSchema } from '@wsmon/contracts';
-import { startTestPostgres } from '@wsmon/testing';
+import { goalMark, quantile, startTestPostgres, table } from '@wsmon/testing';
 import { Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { DataSource } from 'typeorm';
@@ -216,9 +216,6 @@ function* copyChunks(
 
 // ---------- measuring ----------
 
-const quantile = (sorted: readonly number[], q: number) =>
-  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-
 interface Timing {
   readonly p50: number;
   readonly p99: number;
@@ -263,12 +260,7 @@ function disagreement(rollups: TestSummaryResponse, raw: TestSummaryResponse): s
   return undefined;
 }
 
-const table = (rows: readonly (readonly string[])[]): string => {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('   ')).join('\n');
-};
 const ms = (value: number) => value.toFixed(value < 10 ? 2 : 1);
-const mark = (met: boolean) => (met ? 'met' : 'MISSED');
 
 // ---------- main ----------
 
@@ -432,7 +424,7 @@ async function main(): Promise<number> {
           c.goalMs === undefined ? '' : `< ${c.goalMs} ms`,
           c.goalMs === undefined
             ? ''
-            : `p50 ${mark(rollups.p50 < c.goalMs)}, p99 ${mark(rollups.p99 < c.goalMs)}`,
+            : `p50 ${goalMark(rollups.p50 < c.goalMs)}, p99 ${goalMark(rollups.p99 < c.goalMs)}`,
         ]);
         lines.push([c.name, 'raw', 'all', ms(raw.p50), ms(raw.p99), String(raw.runs), '', '']);
         const ratio50 = raw.p50 / rollups.p50;
@@ -446,10 +438,10 @@ async function main(): Promise<number> {
           c.ratioGoal === undefined ? '' : `≥ ${c.ratioGoal}×`,
           c.ratioGoal === undefined
             ? ''
-            : `p50 ${mark(ratio50 >= c.ratioGoal)}, p99 ${mark(raw.p99 / rollups.p99 >= c.ratioGoal)}`,
+            : `p50 ${goalMark(ratio50 >= c.ratioGoal)}, p99 ${goalMark(raw.p99 / rollups.p99 >= c.ratioGoal)}`,
         ]);
       }
-      console.log(table(lines));
+      console.log(table(lines, Infinity));
 
       // Between rounds the queue holds what ingest stored since the last one; a summary looks in it for
       // the test's own results. Other tests' results fill it here (no round runs meanwhile).

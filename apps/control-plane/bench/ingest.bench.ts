@@ -63,7 +63,7 @@ import {
 } from '@grpc/grpc-js';
 import { AgentServiceService, ConnectRequest, ConnectResponse } from '@wsmon/proto/agent';
 import { testInputSchema } from '@wsmon/contracts';
-import { startTestPostgres } from '@wsmon/testing';
+import { goalMark, median, startTestPostgres, table } from '@wsmon/testing';
 import { Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { DataSource } from 'typeorm';
@@ -744,25 +744,6 @@ async function streamPhase(
   }
 }
 
-// ---------- report ----------
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-function table(rows: readonly (readonly string[])[]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  return rows
-    .map((r) =>
-      r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('   '),
-    )
-    .join('\n');
-}
-
-const mark = (met: boolean) => (met ? 'met' : 'MISSED');
-
 // ---------- main ----------
 
 type Phase = 'copy' | 'ingest' | 'stream';
@@ -951,7 +932,7 @@ async function main(): Promise<number> {
         cpu(phase, 'postgresUsPerRow'),
         cpu(phase, 'machineUsPerRow'),
         goal ? `≥ ${GOAL_RATE}` : '',
-        goal ? mark(rate(phase) >= GOAL_RATE) : '',
+        goal ? goalMark(rate(phase) >= GOAL_RATE) : '',
       ];
       const ratioRow = (phase: 'ingest' | 'stream') => {
         const ratio = median(ratios[phase]);
@@ -963,7 +944,7 @@ async function main(): Promise<number> {
           '',
           '',
           `≥ ${GOAL_RATIO}`,
-          mark(ratio >= GOAL_RATIO),
+          goalMark(ratio >= GOAL_RATIO),
         ];
       };
       console.log(

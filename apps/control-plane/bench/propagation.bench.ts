@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { credentials, Metadata, type ClientDuplexStream } from '@grpc/grpc-js';
 import { AgentServiceClient, type ConnectRequest, type ConnectResponse } from '@wsmon/proto/agent';
-import { startTestPostgres } from '@wsmon/testing';
+import { quantile, startTestPostgres } from '@wsmon/testing';
 import {
   newAdminKey,
   newSecretKey,
@@ -85,10 +85,6 @@ class SimAgent {
   close(): void {
     this.call.end();
   }
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
 async function main(): Promise<void> {
@@ -177,17 +173,17 @@ async function main(): Promise<void> {
     const loaded = await measureIn(agents, CHANGES, [...Array(LOCATIONS).keys()]);
 
     const row = (label: string, l: readonly number[]) =>
-      `${label.padEnd(28)} p50 ${percentile(l, 50).toFixed(1).padStart(7)} ms   p99 ${percentile(l, 99)
+      `${label.padEnd(28)} p50 ${quantile(l, 0.5).toFixed(1).padStart(7)} ms   p99 ${quantile(l, 0.99)
         .toFixed(1)
         .padStart(7)} ms   max ${l[l.length - 1]!.toFixed(1).padStart(7)} ms   (${l.length} changes)`;
     console.log('\nAPI request → the agent holding the test receives the update (and acknowledges at once):');
     console.log(row('1 agent stream (baseline)', baseline));
     console.log(row(`${AGENTS} agent streams`, loaded));
     console.log(
-      `ratio p99 ${AGENTS} streams / 1 stream: ${(percentile(loaded, 99) / Math.max(0.1, percentile(baseline, 99))).toFixed(2)}`,
+      `ratio p99 ${AGENTS} streams / 1 stream: ${(quantile(loaded, 0.99) / Math.max(0.1, quantile(baseline, 0.99))).toFixed(2)}`,
     );
     console.log(
-      `goal: p99 under 1000 ms with ${AGENTS} streams: ${percentile(loaded, 99) < 1000 ? 'met' : 'NOT met'}`,
+      `goal: p99 under 1000 ms with ${AGENTS} streams: ${quantile(loaded, 0.99) < 1000 ? 'met' : 'NOT met'}`,
     );
     agents.forEach((a) => a.close());
   } finally {

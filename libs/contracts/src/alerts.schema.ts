@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { RULE_PARAM } from './config-errors';
 import type { Interpretation } from './probe-config.schema';
-import { listQuerySchema, TAG } from './resources.schema';
+import { listQuerySchema } from './resources.schema';
+import { custom, tag, uniqueList } from './schema-parts';
 
 /**
  * Status, alerts and webhooks as every API shows them (REST, gRPC, the CLI). The rules that decide a
@@ -105,9 +105,6 @@ export interface AlertResponse {
   resolution: AlertResolution | null;
 }
 
-const custom = (ctx: z.RefinementCtx, path: PropertyKey[], rule: string, message: string) =>
-  ctx.addIssue({ code: 'custom', path, message, params: { [RULE_PARAM]: rule } });
-
 /** `GET /api/v1/alerts`: newest first. */
 export const alertListQuerySchema = listQuerySchema.extend({
   /** Only the alerts of the test with this id. */
@@ -151,18 +148,6 @@ const webhookUrl = z
     }
   });
 
-const uniqueStrings = <T extends z.ZodType<string>>(item: T, max: number) =>
-  z
-    .array(item)
-    .max(max)
-    .superRefine((list, ctx) => {
-      const seen = new Set<string>();
-      list.forEach((value, i) => {
-        if (seen.has(value)) custom(ctx, [i], 'unique', `${JSON.stringify(value)} is listed twice`);
-        seen.add(value);
-      });
-    });
-
 /** `POST /api/v1/webhooks`. Tests and tags filter the alerts notified; both empty: every test. */
 export const webhookInputSchema = z.strictObject({
   name: z.string().trim().max(100).default(''),
@@ -170,9 +155,9 @@ export const webhookInputSchema = z.strictObject({
   /** The HMAC-SHA256 key; generated when absent. Returned once, in the response to the creation. */
   secret: z.string().min(16).max(256).optional(),
   /** Ids of tests whose alerts are sent. */
-  tests: uniqueStrings(z.uuid('must be a test id (a UUID)'), 200).default([]),
+  tests: uniqueList(z.uuid('must be a test id (a UUID)'), 200).default([]),
   /** Alerts of tests with any of these tags are sent. */
-  tags: uniqueStrings(z.string().regex(TAG, 'must be a tag: letters, digits and _.:/=-'), 50).default([]),
+  tags: uniqueList(tag, 50).default([]),
 });
 export type WebhookInput = z.output<typeof webhookInputSchema>;
 

@@ -61,8 +61,11 @@ const PEM_PATH = /(^|\.)[a-z_]*pem$/i;
 const URL_USERINFO = /^([a-z][a-z0-9+.-]*:\/\/)[^/?#@\s]*@/i;
 const MAX_ECHOED_VALUE_CHARS = 200;
 
+/** A field whose value is never shown, in an error or anywhere else: a credential or a certificate. */
+export const isSecretPath = (path: string): boolean => SECRET_PATH.test(path) || PEM_PATH.test(path);
+
 function echoableValue(path: string, input: unknown): unknown {
-  if (SECRET_PATH.test(path) || PEM_PATH.test(path)) return undefined;
+  if (isSecretPath(path)) return undefined;
   if (input === undefined || typeof input === 'object') return undefined;
   if (typeof input === 'string') {
     const redacted = input.replace(URL_USERINFO, '$1***@');

@@ -2,31 +2,14 @@ import { validate as isValidCron } from 'node-cron';
 import { z } from 'zod';
 import { RULE_PARAM, formatPath, toFieldErrors, type ParseOutcome } from './config-errors';
 import { probeConfigSchema } from './probe-config.schema';
+import { custom, instant, slug, tag, uniqueList } from './schema-parts';
 
 /**
  * The resources of the control plane as every API takes them (REST bodies, gRPC messages, the
  * CLI's files). One schema each: REST, gRPC and the CLI cannot drift apart.
  */
 
-const custom = (ctx: z.RefinementCtx, path: PropertyKey[], rule: string, message: string) =>
-  ctx.addIssue({ code: 'custom', path, message, params: { [RULE_PARAM]: rule } });
-
-/** Location names are DNS-label-like slugs: they appear in metrics labels and URLs. */
-export const NAME_SLUG = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const slug = (what: string) =>
-  z.string().regex(NAME_SLUG, `must be a ${what}: lower-case letters, digits and dashes`);
-
-const uniqueList = <T extends z.ZodType<string>>(item: T, max: number) =>
-  z
-    .array(item)
-    .max(max)
-    .superRefine((list, ctx) => {
-      const seen = new Set<string>();
-      list.forEach((value, i) => {
-        if (seen.has(value)) custom(ctx, [i], 'unique', `${JSON.stringify(value)} is listed twice`);
-        seen.add(value);
-      });
-    });
+export { NAME_SLUG, TAG } from './schema-parts';
 
 // ---------- locations ----------
 
@@ -91,9 +74,6 @@ export const scheduleSchema = z
     }
   });
 export type Schedule = z.output<typeof scheduleSchema>;
-
-export const TAG = /^[A-Za-z0-9][A-Za-z0-9_.:\/=-]{0,62}$/;
-const tag = z.string().regex(TAG, 'must be a tag: letters, digits and _.:/=-');
 
 const retryFields = {
   /** Extra attempts before a failure is recorded: a blip is retried, an outage is not hidden. */
@@ -226,9 +206,6 @@ export type TestListQuery = z.output<typeof testListQuerySchema>;
 
 export const RESULT_OUTCOMES = ['success', 'failure'] as const;
 export type ResultOutcome = (typeof RESULT_OUTCOMES)[number];
-
-/** An RFC 3339 time with its offset (`Z` or `+02:00`), as query parameters carry times. */
-const instant = z.iso.datetime({ offset: true });
 
 /** A test's results: slots in [from, to), by default the last 24 hours; newest first. */
 export const resultListQuerySchema = listQuerySchema

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { RULE_PARAM } from './config-errors';
-import { NAME_SLUG } from './resources.schema';
+import { custom, instant, slug } from './schema-parts';
 
 /**
  * The query of a test's summary (`GET /api/v1/tests/{id}/summary`, gRPC `GetTestSummary`): a named window
@@ -27,12 +26,6 @@ export const DEFAULT_SUMMARY_WINDOW: SummaryWindow = '24h';
 /** The longest explicit range, `to` minus `from`: the longest named window. */
 export const MAX_SUMMARY_SPAN_MS = SUMMARY_WINDOWS['90d'];
 
-const custom = (ctx: z.RefinementCtx, path: PropertyKey[], rule: string, message: string) =>
-  ctx.addIssue({ code: 'custom', path, message, params: { [RULE_PARAM]: rule } });
-
-/** An RFC 3339 time with its offset (`Z` or `+02:00`), as query parameters carry times. */
-const instant = z.iso.datetime({ offset: true });
-
 /**
  * `window` (5m, 1h, 24h, 7d, 30d or 90d, ending now; default 24h) or `from` with an optional `to` (default
  * now): a range of at most 90 days. `location` narrows the summary to the location of that name.
@@ -44,10 +37,7 @@ export const testSummaryQuerySchema = z
     from: instant.optional(),
     /** Exclusive. Default: now. */
     to: instant.optional(),
-    location: z
-      .string()
-      .regex(NAME_SLUG, 'must be a location name: lower-case letters, digits and dashes')
-      .optional(),
+    location: slug('location name').optional(),
   })
   .superRefine((query, ctx) => {
     if (query.window !== undefined && (query.from !== undefined || query.to !== undefined)) {

@@ -28,6 +28,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { assertProbeConfig, type ProbeConfigInput } from '@wsmon/contracts';
+import { goalMark, median, quantile, table } from '@wsmon/testing';
 import { createProbe } from '../src/index';
 import type { EchoChildReady } from './echo-child';
 import { startEchoServer } from './echo-server';
@@ -249,31 +250,8 @@ async function runScenario(
 
 // ---------- statistics and the table ----------
 
-function quantile(values: readonly number[], q: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  // Nearest rank: an observed value, never an interpolation between two.
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-}
-function median(values: readonly number[]): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-function table(rows: readonly (readonly string[])[], alignLeft = 1): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  return rows
-    .map((r) =>
-      r.map((cell, c) => (c < alignLeft ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('   '),
-    )
-    .join('\n');
-}
-
 const fmtRate = (n: number) => n.toFixed(0);
 const fmtMs = (n: number) => `${n.toFixed(3)} ms`;
-const mark = (met: boolean) => (met ? 'met' : 'MISSED');
 
 interface Goal {
   readonly name: string;
@@ -306,7 +284,7 @@ function report(results: readonly ScenarioResult[], totals: Totals): Goal[] {
       ratio.toFixed(2),
       `${Math.min(...r.ratios).toFixed(2)}–${Math.max(...r.ratios).toFixed(2)}`,
       String(r.ratios.length),
-      mark(met),
+      goalMark(met),
       median(r.cpuUs.raw).toFixed(0),
       median(r.cpuUs.engine).toFixed(0),
     ]);
@@ -352,7 +330,7 @@ function report(results: readonly ScenarioResult[], totals: Totals): Goal[] {
     goals.push({ name: `measurement overhead ${overhead.toFixed(3)} ms`, met });
     console.log(
       `measurement overhead (sequential handshakes, engine median timings.open_ms − raw median): ` +
-        `${overhead.toFixed(3)} ms   goal < ${GOAL_OVERHEAD_MS} ms   ${mark(met)}`,
+        `${overhead.toFixed(3)} ms   goal < ${GOAL_OVERHEAD_MS} ms   ${goalMark(met)}`,
     );
   }
   console.log(

@@ -73,17 +73,10 @@ export function displayUrl(raw: string): string {
   return url.toString();
 }
 
-/** Every string in a JSON value: for payloads that are credentials as a whole (Socket.IO's auth). */
-export function allLeaves(value: unknown): string[] {
-  if (typeof value === 'string') return [value];
-  if (Array.isArray(value)) return value.flatMap(allLeaves);
-  if (typeof value === 'object' && value !== null) return Object.values(value).flatMap(allLeaves);
-  return [];
-}
-
 /**
  * The strings of a JSON value found under a credential-like key at any depth (`authToken`,
  * `headers.Authorization`, `session.key`): the secrets of a payload that also holds plain settings.
+ * With `underSensitive`, every string: for a payload that is a credential as a whole (Socket.IO's auth).
  */
 export function sensitiveLeaves(value: unknown, underSensitive = false): string[] {
   if (typeof value === 'string') return underSensitive ? [value] : [];

@@ -34,3 +34,4 @@ export {
   startStompServer,
   type StompServer,
 } from './stomp-server';
+export { goalMark, median, quantile, table } from './bench-report';

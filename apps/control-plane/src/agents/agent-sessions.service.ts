@@ -136,11 +136,7 @@ export class AgentSessionsService implements AgentStreamHost, OnApplicationBoots
 
   /** Where each location's agents run a test now (for the tests API and on-demand runs). */
   async placements(testId: string, locationIds: readonly string[]): Promise<TestPlacement[]> {
-    const members = await this.members(locationIds);
-    return locationIds.map((locationId) => ({
-      locationId,
-      agentId: rendezvousOwner(testId, idsOf(members, locationId)),
-    }));
+    return (await this.placementsOf([{ id: testId, locationIds }])).get(testId)!;
   }
 
   /** Asks an agent to give its tests up, on whichever replica holds its stream. */

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { MeasuredFields } from '../results/result.entity';
+import { PARTITION_LOCK_CLASS, partitionDay } from '../results/results.repository';
 import { isLatencySql, latencyBucketSql, PERCENTILES } from './latency-histogram';
 import {
   DAY_MS,
@@ -19,11 +20,8 @@ export const ABNORMAL_CLOSE_CODES = [1006, 1011, 1012, 1013] as const;
 
 /** The advisory lock that lets one replica at a time roll up ('wsma', 0): its holder is the one. */
 export const ROLLUP_LOCK = [0x77736d61, 0] as const;
-/** The first key of the partition locks of ResultsRepository ('wsmr'): dropping takes the same per day. */
-const PARTITION_LOCK_CLASS = 0x77736d72;
 /** Retention's DETACH waits this long at most for its lock on `results` (ingest waits behind it meanwhile). */
 const DETACH_LOCK_TIMEOUT = '5s';
-const PARTITION_NAME = /^results_p(\d{4})(\d{2})(\d{2})$/;
 
 const TABLES: Readonly<Record<RollupLevel, string>> = {
   minute: 'rollups_minute',
@@ -667,13 +665,11 @@ export class AggregationRepository {
     );
     const dropped: string[] = [];
     for (const { name } of partitions) {
-      const match = PARTITION_NAME.exec(name);
-      if (!match) continue;
-      const start = Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]));
-      if (start + DAY_MS > before) continue;
+      const day = partitionDay(name);
+      if (day === undefined || (day + 1) * DAY_MS > before) continue;
       await this.dataSource.transaction(async (manager: EntityManager) => {
         await manager.query(`SET LOCAL lock_timeout = '${DETACH_LOCK_TIMEOUT}'`);
-        await manager.query('SELECT pg_advisory_xact_lock($1, $2)', [PARTITION_LOCK_CLASS, start / DAY_MS]);
+        await manager.query('SELECT pg_advisory_xact_lock($1, $2)', [PARTITION_LOCK_CLASS, day]);
         await manager.query(`ALTER TABLE results DETACH PARTITION ${name}`);
         await manager.query(`DROP TABLE ${name}`);
       });

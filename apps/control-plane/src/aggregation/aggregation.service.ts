@@ -25,6 +25,7 @@ import {
 import { LATENCY_PRECISION, type LatencyStats } from './latency-histogram';
 import {
   DAY_MS,
+  floorTo,
   HOUR_MS,
   MINUTE_MS,
   planSummary,
@@ -34,6 +35,7 @@ import {
 } from './summary-plan';
 import {
   Cell,
+  EMPTY_LATENCY,
   emptyFigures,
   windowStats,
   type CellFigures,
@@ -119,8 +121,6 @@ interface Resolved {
   readonly locationIds: readonly string[];
   readonly filterLocationId: string | undefined;
 }
-
-const floorTo = (t: number, unit: number) => Math.floor(t / unit) * unit;
 
 /**
  * Per-location aggregation: rolls results up by minute, hour and day, answers summaries of any window
@@ -447,7 +447,7 @@ function seriesOf(plan: SummaryPlan): { start: number; points: number } {
 }
 
 function rawLatency(count: number, percentiles: number[] | null, max: number | null): LatencyStats {
-  if (!count || !percentiles) return { count: 0, p50: null, p90: null, p95: null, p99: null, max: null };
+  if (!count || !percentiles) return EMPTY_LATENCY;
   const [p50, p90, p95, p99] = percentiles as [number, number, number, number];
   return { count, p50, p90, p95, p99, max };
 }

@@ -24,10 +24,6 @@ export const HISTOGRAM_MIN_MS = 0.001;
 export const HISTOGRAM_MAX_MS = 1e7;
 export const HISTOGRAM_LAST_BUCKET = Math.ceil(Math.log(HISTOGRAM_MAX_MS / HISTOGRAM_MIN_MS) / LN_GAMMA);
 
-/** Whether a latency is counted: finite and not negative (PostgreSQL's NaN and infinities are not). */
-export const isLatency = (ms: number | null | undefined): ms is number =>
-  typeof ms === 'number' && ms >= 0 && ms < Infinity;
-
 /** The bucket of a latency, as {@link latencyBucketSql} computes it in PostgreSQL. */
 export function latencyBucket(ms: number): number {
   if (ms <= HISTOGRAM_MIN_MS) return 0;

@@ -88,7 +88,7 @@ export function seriesStep(spanMs: number): number {
   return STEPS.find((s) => spanMs <= s.upToMs)?.stepMs ?? DAY_MS;
 }
 
-const floorTo = (t: number, unit: number) => Math.floor(t / unit) * unit;
+export const floorTo = (t: number, unit: number): number => Math.floor(t / unit) * unit;
 const ceilTo = (t: number, unit: number) => Math.ceil(t / unit) * unit;
 
 /** The finest unit of data at instant t: 1 ms (raw results), else the finest rollup kept, else none. */

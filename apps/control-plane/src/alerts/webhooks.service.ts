@@ -9,7 +9,7 @@ import {
   type WebhookResponse,
 } from '@wsmon/contracts';
 import { InvalidArgumentError, NotFoundError } from '../common/errors';
-import { decodeCursor, encodeCursor, toPage, type Page } from '../common/pagination';
+import { decodeCursor, toPage, type Page } from '../common/pagination';
 import { validated } from '../common/validation';
 import { SecretCipher } from '../secrets/secret-cipher';
 import { secretName, WebhookDispatcher } from './webhook-dispatcher.service';
@@ -149,13 +149,8 @@ export class WebhooksService {
       q.page_size + 1,
       decodeCursor(q.page_token),
     );
-    const items = rows.slice(0, q.page_size);
-    const attempts = await this.repository.attempts(items.map((d) => d.id));
-    const last = items.at(-1);
-    return {
-      items: items.map((d) => deliveryResponse(d, attempts.get(d.id) ?? [])),
-      next_page_token: rows.length > q.page_size && last ? encodeCursor(last) : null,
-    };
+    const attempts = await this.repository.attempts(rows.slice(0, q.page_size).map((d) => d.id));
+    return toPage(rows, q.page_size, (d) => deliveryResponse(d, attempts.get(d.id) ?? []));
   }
 
   private async find(id: string): Promise<WebhookEntity> {

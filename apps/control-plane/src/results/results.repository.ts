@@ -76,8 +76,11 @@ export interface NewRun {
 }
 
 const DAY_MS = 86_400_000;
-/** The first key of the advisory locks that serialise partition creation across replicas. */
-const PARTITION_LOCK_CLASS = 0x77736d72; // 'wsmr'
+/**
+ * The first key of the advisory locks that serialise partition creation across replicas (the second is
+ * the day); retention takes the same to drop one.
+ */
+export const PARTITION_LOCK_CLASS = 0x77736d72; // 'wsmr'
 /**
  * ATTACH PARTITION waits for its SHARE UPDATE EXCLUSIVE lock on `results` behind DDL, VACUUM or an index
  * build: bounded, the ingest fails instead (the agent sends the batch again).
@@ -87,6 +90,12 @@ const PARTITION_LOCK_TIMEOUT = '10s';
 /** `results_p20260315`: the partition of one UTC day (days since the epoch). */
 export function partitionName(day: number): string {
   return `results_p${new Date(day * DAY_MS).toISOString().slice(0, 10).replaceAll('-', '')}`;
+}
+
+/** The day of a partition named by {@link partitionName}; undefined for any other name. */
+export function partitionDay(name: string): number | undefined {
+  const match = /^results_p(\d{4})(\d{2})(\d{2})$/.exec(name);
+  return match ? dayOf(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]))) : undefined;
 }
 
 export const dayOf = (ms: number): number => Math.floor(ms / DAY_MS);

@@ -1,6 +1,6 @@
 import { socketIoOptionsSchema, type ProbeConfig, type SocketIoOptions } from '@wsmon/contracts';
 import { fail } from '../failure';
-import { allLeaves } from '../secrets';
+import { sensitiveLeaves } from '../secrets';
 import { now } from '../wait';
 import {
   elapsed,
@@ -23,7 +23,7 @@ export const compileSocketIo: ProfileCompiler = (config) => {
   return {
     name: 'socket_io',
     url: engineIoUrl(config, options),
-    secrets: allLeaves(options.auth),
+    secrets: sensitiveLeaves(options.auth, true),
     run: (session) => new SocketIoConversation(session, options).run(),
   };
 };
